@@ -1,0 +1,91 @@
+//! The REST API under `/v1`, one `#[OpenApi]` struct per resource, combined here.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod tenants;
+
+use poem_openapi::types::{ParseFromJSON, ToJSON};
+use poem_openapi::{Object, OpenApiService, Tags};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::Error;
+
+/// Groups in the generated documentation.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Operator: tenants and their keys.
+    Tenants,
+    /// Tenant: Meta credentials and callback URLs.
+    Config,
+}
+
+/// Default and maximum page sizes of list endpoints.
+pub const DEFAULT_PAGE: i64 = 100;
+/// Upper bound keeps one request's cost bounded.
+pub const MAX_PAGE: i64 = 500;
+
+/// Validates the `limit` query parameter.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(Error::invalid(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// One page of a keyset-paginated list. `next` is the cursor for the following page
+/// (pass it as `after`), absent on the last page. Rows inserted while paging are never
+/// skipped or repeated, because cursors are ids, not offsets.
+#[derive(Debug, Clone, Object)]
+pub struct Page<T: ParseFromJSON + ToJSON> {
+    pub items: Vec<T>,
+    pub next: Option<Uuid>,
+}
+
+impl<T: ParseFromJSON + ToJSON> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only proves there is more.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: i64,
+        key: impl Fn(&R) -> Uuid,
+        view: impl FnMut(R) -> T,
+    ) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(&key)
+        } else {
+            None
+        };
+        Page {
+            items: rows.into_iter().map(view).collect(),
+            next,
+        }
+    }
+}
+
+/// The whole `/v1` API with its OpenAPI description.
+pub fn service(state: &AppState) -> OpenApiService<(tenants::TenantsApi, config::ConfigApi), ()> {
+    OpenApiService::new(
+        (
+            tenants::TenantsApi {
+                state: state.clone(),
+            },
+            config::ConfigApi {
+                state: state.clone(),
+            },
+        ),
+        "Switchboard",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Gateway for Meta messaging webhooks (WhatsApp, Messenger, Instagram): tenants, \
+         credentials, events, forwarding endpoints and delivery logs.",
+    )
+    .server(state.settings.public_url.clone())
+}

@@ -1,0 +1,112 @@
+//! The shared state and the HTTP application: Meta callbacks, the REST API, docs, health
+//! and metrics, all on one listener. The listener is bound before the server starts, so
+//! tests can bind port 0 and ask which port they got.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::web::Data;
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Response, Route, Server};
+use sqlx::PgPool;
+
+use crate::config::Settings;
+use crate::{api, ingest};
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// State over an existing pool (the caller has migrated it).
+    pub fn new(pool: PgPool, settings: Settings) -> Self {
+        AppState {
+            pool,
+            settings: Arc::new(settings),
+            metrics: crate::metrics::install(),
+        }
+    }
+}
+
+/// All routes of the gateway.
+pub fn routes(state: AppState) -> impl Endpoint {
+    let api = api::service(&state);
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .at(
+            "/hooks/:tenant",
+            get(ingest::handshake_all).post(ingest::receive_all),
+        )
+        .at(
+            "/hooks/:tenant/:channel",
+            get(ingest::handshake_channel).post(ingest::receive_channel),
+        )
+        .at("/healthz", get(healthz))
+        .at("/metrics", get(metrics))
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .nest("/", api)
+        .data(state)
+        .catch_all_error(api::error::any_error_to_json)
+}
+
+/// `GET /healthz`: the process is up and serving.
+#[handler]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /metrics`: Prometheus text format.
+#[handler]
+async fn metrics(state: Data<&AppState>) -> Response {
+    state
+        .metrics
+        .render()
+        .with_content_type("text/plain; version=0.0.4")
+        .into_response()
+}
+
+/// A gateway bound to its address, ready to run.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the listener now, so the address (and an ephemeral port) is known before serving.
+    pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<Self> {
+        let acceptor = TcpListener::bind(addr).into_acceptor().await?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .unwrap_or(addr);
+        Ok(Application {
+            acceptor,
+            addr,
+            state,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        tracing::info!(addr = %self.addr, "gateway listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes(self.state), shutdown, Some(Duration::from_secs(30)))
+            .await
+    }
+}

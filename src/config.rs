@@ -1,0 +1,157 @@
+//! Command line and settings. Every setting is a flag with an environment variable, so the
+//! same binary runs from a shell, systemd or a container without a config file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The default keeps `cargo run -- serve` working on a developer machine with a local Postgres.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/switchboard";
+
+/// `switchboard`: gateway for Meta messaging webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about)]
+pub struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOG_JSON",
+        global = true,
+        default_value_t = false
+    )]
+    pub log_json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands; `serve` is the long-running gateway, the rest are one-shot tools.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: Meta callbacks, REST API and health endpoints.
+    Serve(ServeArgs),
+    /// Create the database if missing and apply pending migrations, then exit.
+    Migrate(DatabaseArgs),
+    /// Manage tenants without the REST API (for bootstrapping and scripts).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Print the events a Meta body yields, one JSON object per line, without a database.
+    Normalize {
+        /// A file holding the webhook body, or `-` for standard input.
+        file: PathBuf,
+    },
+    /// Normalize again the stored receipts that were flagged as unparsable.
+    Reprocess(DatabaseArgs),
+    /// Print the OpenAPI document of the REST API.
+    Openapi(PublicUrlArgs),
+}
+
+/// Tenant subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant and print its id, API key (shown once) and callback URLs.
+    Create(TenantCreateArgs),
+}
+
+/// Arguments of `switchboard tenant create`.
+#[derive(Debug, Args)]
+pub struct TenantCreateArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub public: PublicUrlArgs,
+    /// Display name of the tenant.
+    #[arg(long)]
+    pub name: String,
+    /// The token Meta sends as `hub.verify_token` in the handshake.
+    #[arg(long)]
+    pub verify_token: Option<String>,
+    /// The Meta app secret that signs this tenant's webhooks.
+    #[arg(long)]
+    pub app_secret: Option<String>,
+    /// Print `{id, api_key, callback_urls}` as JSON for scripts.
+    #[arg(long, default_value_t = false)]
+    pub json: bool,
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL; the database is created if it does not exist.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Maximum connections in the pool.
+    #[arg(long, env = "SWITCHBOARD_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+    /// How long a request waits for a database connection before answering 503, in ms.
+    /// Short, so Meta gets a quick 503 (and retries) rather than a timeout.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3000
+    )]
+    pub db_acquire_timeout_ms: u64,
+}
+
+/// The externally visible base URL, used to build the callback URLs shown to tenants.
+#[derive(Debug, Clone, Args)]
+pub struct PublicUrlArgs {
+    /// Base URL under which Meta reaches this gateway, e.g. `https://hooks.example.com`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+}
+
+/// Arguments of `switchboard serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub public: PublicUrlArgs,
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHBOARD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Bearer token of the operator (admin API). Without it the admin API answers 401.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Largest webhook body accepted, in bytes; larger ones get 413 and are not stored.
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+/// Settings the running gateway needs, separated from clap so tests can build them directly.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base of the callback URLs, without a trailing slash.
+    pub public_url: String,
+    /// Operator token; `None` disables the admin API.
+    pub admin_token: Option<String>,
+    /// Webhook body limit in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Settings {
+    /// Settings with the documented defaults, for tests and embedding.
+    pub fn new(public_url: &str) -> Self {
+        Settings {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            admin_token: None,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl From<&ServeArgs> for Settings {
+    fn from(args: &ServeArgs) -> Self {
+        Settings {
+            admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
+            max_body_bytes: args.max_body_bytes,
+            ..Settings::new(&args.public.public_url)
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! Database access: one module per table family. Functions take a pool or a transaction,
+//! tenant-scoped ones take the tenant id and filter on it, and their names say so.
+
+pub mod api_keys;
+pub mod events;
+pub mod receipts;
+pub mod tenants;
+
+use std::time::Duration;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres};
+
+use crate::config::DatabaseArgs;
+
+/// The migrations in `migrations/`, embedded in the binary so a deploy is one file.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Creates the database if it does not exist yet, so a fresh machine needs no manual step.
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    if !Postgres::database_exists(url).await? {
+        tracing::info!("database does not exist yet; creating it");
+        Postgres::create_database(url).await?;
+    }
+    Ok(())
+}
+
+/// A pool with a short acquire timeout: when Postgres is down, requests fail fast with 503.
+pub fn pool_options(args: &DatabaseArgs) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(args.db_max_connections)
+        .acquire_timeout(Duration::from_millis(args.db_acquire_timeout_ms))
+}
+
+/// Creates the database if needed, connects and applies pending migrations.
+pub async fn connect_and_migrate(args: &DatabaseArgs) -> anyhow::Result<PgPool> {
+    ensure_database(&args.database_url).await?;
+    let pool = pool_options(args).connect(&args.database_url).await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}

@@ -1,0 +1,105 @@
+//! Raw receipts: the exact bytes of every accepted webhook, kept so nothing acknowledged
+//! is ever lost and any body can be normalized again.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::event::Channel;
+
+/// A receipt about to be stored.
+#[derive(Debug)]
+pub struct NewReceipt<'a> {
+    pub tenant_id: Uuid,
+    pub url_channel: Option<Channel>,
+    pub channel: Option<Channel>,
+    pub received_at: DateTime<Utc>,
+    pub headers: serde_json::Value,
+    pub body: &'a [u8],
+    pub problem: Option<&'a str>,
+}
+
+/// A stored receipt, as read back for reprocessing and tests.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Receipt {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub url_channel: Option<String>,
+    pub channel: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub headers: serde_json::Value,
+    pub body: Vec<u8>,
+    pub problem: Option<String>,
+}
+
+/// Inserts a receipt inside the ingest transaction.
+#[tracing::instrument(skip_all, fields(tenant_id = %receipt.tenant_id))]
+pub async fn insert_receipt(
+    tx: &mut Transaction<'_, Postgres>,
+    receipt: &NewReceipt<'_>,
+) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO receipts (id, tenant_id, url_channel, channel, received_at, headers, body, problem)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(receipt.tenant_id)
+    .bind(receipt.url_channel.map(Channel::as_str))
+    .bind(receipt.channel.map(Channel::as_str))
+    .bind(receipt.received_at)
+    .bind(&receipt.headers)
+    .bind(receipt.body)
+    .bind(receipt.problem)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// Records the result of normalizing a stored receipt again (`switchboard reprocess`).
+#[tracing::instrument(skip(tx))]
+pub async fn set_receipt_outcome(
+    tx: &mut Transaction<'_, Postgres>,
+    receipt_id: Uuid,
+    channel: Option<Channel>,
+    problem: Option<&str>,
+) -> Result<()> {
+    sqlx::query("UPDATE receipts SET channel = $2, problem = $3 WHERE id = $1")
+        .bind(receipt_id)
+        .bind(channel.map(Channel::as_str))
+        .bind(problem)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Receipts flagged as unparsable, oldest first, after `after` (keyset), for reprocessing.
+#[tracing::instrument(skip(db))]
+pub async fn flagged_receipts(
+    db: &PgPool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Receipt>> {
+    Ok(sqlx::query_as::<_, Receipt>(
+        "SELECT id, tenant_id, url_channel, channel, received_at, headers, body, problem
+         FROM receipts WHERE problem IS NOT NULL AND ($1::uuid IS NULL OR id > $1)
+         ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// All receipts of a tenant, newest last; used by tests and the admin tools.
+#[tracing::instrument(skip(db))]
+pub async fn receipts_of_tenant(db: &PgPool, tenant_id: Uuid) -> Result<Vec<Receipt>> {
+    Ok(sqlx::query_as::<_, Receipt>(
+        "SELECT id, tenant_id, url_channel, channel, received_at, headers, body, problem
+         FROM receipts WHERE tenant_id = $1 ORDER BY id",
+    )
+    .bind(tenant_id)
+    .fetch_all(db)
+    .await?)
+}

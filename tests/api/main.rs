@@ -1,0 +1,10 @@
+//! Integration tests: the real gateway over HTTP on loopback, a fresh Postgres database per
+//! test (`#[sqlx::test]`, `DATABASE_URL` points at the server).
+
+mod cli;
+mod config;
+mod handshake;
+mod helpers;
+mod ingest;
+mod openapi;
+mod tenants;
