@@ -68,8 +68,8 @@ CREATE TABLE events (
     contact      text,
     occurred_at  timestamptz NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    -- The whole schema-v1 event, including `raw`.
-    payload      jsonb NOT NULL,
+    -- The whole schema-v1 event, including `raw`, exactly as forwarded (json keeps the text).
+    payload      json NOT NULL,
     UNIQUE (tenant_id, dedup_key)
 );
 CREATE INDEX events_tenant_id ON events (tenant_id, id);

@@ -2,7 +2,6 @@
 //! and metrics, all on one listener. The listener is bound before the server starts, so
 //! tests can bind port 0 and ask which port they got.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +12,10 @@ use poem::web::Data;
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Response, Route, Server};
 use sqlx::PgPool;
 
-use crate::config::Settings;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Role, Settings};
+use crate::dispatch::Dispatcher;
 use crate::{api, ingest};
 
 /// Everything a request handler needs; cheap to clone.
@@ -35,25 +37,28 @@ impl AppState {
     }
 }
 
-/// All routes of the gateway.
-pub fn routes(state: AppState) -> impl Endpoint {
-    let api = api::service(&state);
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
-    Route::new()
-        .at(
-            "/hooks/:tenant",
-            get(ingest::handshake_all).post(ingest::receive_all),
-        )
-        .at(
-            "/hooks/:tenant/:channel",
-            get(ingest::handshake_channel).post(ingest::receive_channel),
-        )
+/// The routes of the gateway: health and metrics always; Meta callbacks, the REST API and
+/// its docs unless this process only dispatches.
+pub fn routes(state: AppState, role: Role) -> impl Endpoint {
+    let mut route = Route::new()
         .at("/healthz", get(healthz))
-        .at("/metrics", get(metrics))
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
-        .nest("/", api)
+        .at("/metrics", get(metrics));
+    if role != Role::Dispatcher {
+        let api = api::service(&state);
+        route = route
+            .at(
+                "/hooks/:tenant",
+                get(ingest::handshake_all).post(ingest::receive_all),
+            )
+            .at(
+                "/hooks/:tenant/:channel",
+                get(ingest::handshake_channel).post(ingest::receive_channel),
+            )
+            .nest("/docs", api.swagger_ui())
+            .at("/openapi.json", api.spec_endpoint())
+            .nest("/", api);
+    }
+    route
         .data(state)
         .catch_all_error(api::error::any_error_to_json)
 }
@@ -79,11 +84,12 @@ pub struct Application {
     acceptor: TcpAcceptor,
     addr: SocketAddr,
     state: AppState,
+    role: Role,
 }
 
 impl Application {
     /// Binds the listener now, so the address (and an ephemeral port) is known before serving.
-    pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<Self> {
+    pub async fn bind(addr: SocketAddr, state: AppState, role: Role) -> std::io::Result<Self> {
         let acceptor = TcpListener::bind(addr).into_acceptor().await?;
         let addr = acceptor
             .local_addr()
@@ -94,6 +100,7 @@ impl Application {
             acceptor,
             addr,
             state,
+            role,
         })
     }
 
@@ -102,11 +109,30 @@ impl Application {
         self.addr
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        tracing::info!(addr = %self.addr, "gateway listening");
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(routes(self.state), shutdown, Some(Duration::from_secs(30)))
-            .await
+    /// Serves until `shutdown` is cancelled, with the dispatcher running beside it unless
+    /// the role is HTTP only; then lets in-flight requests and deliveries finish.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.addr, role = ?self.role, "gateway listening");
+        let dispatcher = if self.role == Role::Http {
+            None
+        } else {
+            let dispatcher =
+                Dispatcher::new(self.state.pool.clone(), &self.state.settings.dispatch)?;
+            Some(tokio::spawn(Arc::new(dispatcher).run(shutdown.clone())))
+        };
+        let stop = shutdown.clone();
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                routes(self.state, self.role),
+                async move { stop.cancelled().await },
+                Some(Duration::from_secs(30)),
+            )
+            .await;
+        // Whatever ended the server ends the dispatcher too.
+        shutdown.cancel();
+        if let Some(dispatcher) = dispatcher {
+            dispatcher.await?;
+        }
+        Ok(served?)
     }
 }

@@ -3,8 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The default keeps `cargo run -- serve` working on a developer machine with a local Postgres.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/switchboard";
@@ -122,6 +123,94 @@ pub struct ServeArgs {
     /// Largest webhook body accepted, in bytes; larger ones get 413 and are not stored.
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Which parts run in this process, so ingest and dispatch can scale separately.
+    #[arg(long, env = "SWITCHBOARD_ROLE", value_enum, default_value_t = Role::All)]
+    pub role: Role,
+    #[command(flatten)]
+    pub dispatch: DispatchArgs,
+}
+
+/// The parts of `serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// HTTP (Meta callbacks, REST API) and the dispatcher.
+    All,
+    /// Only HTTP: callbacks and API; another process forwards.
+    Http,
+    /// Only the dispatcher (plus /healthz and /metrics on the bind address).
+    Dispatcher,
+}
+
+/// Forwarding settings.
+#[derive(Debug, Clone, Args)]
+pub struct DispatchArgs {
+    /// Time limit of one delivery request (connect, send, first 4 KiB of the answer).
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_TIMEOUT", value_parser = humantime::parse_duration, default_value = "15s")]
+    pub delivery_timeout: Duration,
+    /// Attempts per delivery before it is `failed` (the first try included).
+    #[arg(long, env = "SWITCHBOARD_MAX_ATTEMPTS", default_value_t = 8)]
+    pub max_attempts: u32,
+    /// Delay before the first retry; later ones grow by --retry-factor, with jitter.
+    #[arg(long, env = "SWITCHBOARD_RETRY_INITIAL", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub retry_initial: Duration,
+    /// Growth factor of the retry delay (5s × 6ⁿ ≈ 5s, 30s, 3m, 18m, 2h, 10h…).
+    #[arg(long, env = "SWITCHBOARD_RETRY_FACTOR", default_value_t = 6.0)]
+    pub retry_factor: f32,
+    /// Longest delay between two attempts, also the cap on a receiver's `Retry-After`.
+    #[arg(long, env = "SWITCHBOARD_RETRY_MAX_DELAY", value_parser = humantime::parse_duration, default_value = "10h")]
+    pub retry_max_delay: Duration,
+    /// How long a claimed delivery belongs to one worker before another may take it.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_LEASE", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub lease: Duration,
+    /// Fallback poll interval when no NOTIFY arrives.
+    #[arg(long, env = "SWITCHBOARD_POLL_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]
+    pub poll_interval: Duration,
+    /// Deliveries in flight at once in this process.
+    #[arg(long, env = "SWITCHBOARD_MAX_IN_FLIGHT", default_value_t = 64)]
+    pub max_in_flight: usize,
+    /// Deliveries in flight at once to one endpoint, so a slow one cannot take every slot.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_IN_FLIGHT_PER_ENDPOINT",
+        default_value_t = 8
+    )]
+    pub max_in_flight_per_endpoint: usize,
+    /// Allow endpoints on loopback, private, link-local and metadata addresses (tests, local dev).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ALLOW_PRIVATE_DESTINATIONS",
+        default_value_t = false
+    )]
+    pub allow_private_destinations: bool,
+    /// How long the old signing secret keeps signing after a rotation.
+    #[arg(long, env = "SWITCHBOARD_SECRET_ROTATION_GRACE", value_parser = humantime::parse_duration, default_value = "24h")]
+    pub secret_rotation_grace: Duration,
+    /// Disable an endpoint after this many consecutive failed attempts (0 = never by count).
+    #[arg(long, env = "SWITCHBOARD_DISABLE_AFTER_FAILURES", default_value_t = 0)]
+    pub disable_after_failures: u32,
+    /// Disable an endpoint that has failed without a success for this long.
+    #[arg(long, env = "SWITCHBOARD_DISABLE_AFTER", value_parser = humantime::parse_duration, default_value = "5days")]
+    pub disable_after: Duration,
+}
+
+impl Default for DispatchArgs {
+    fn default() -> Self {
+        DispatchArgs {
+            delivery_timeout: Duration::from_secs(15),
+            max_attempts: 8,
+            retry_initial: Duration::from_secs(5),
+            retry_factor: 6.0,
+            retry_max_delay: Duration::from_secs(10 * 3600),
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            max_in_flight: 64,
+            max_in_flight_per_endpoint: 8,
+            allow_private_destinations: false,
+            secret_rotation_grace: Duration::from_secs(24 * 3600),
+            disable_after_failures: 0,
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+        }
+    }
 }
 
 /// Settings the running gateway needs, separated from clap so tests can build them directly.
@@ -133,6 +222,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Webhook body limit in bytes.
     pub max_body_bytes: usize,
+    /// Forwarding settings.
+    pub dispatch: DispatchArgs,
 }
 
 impl Settings {
@@ -142,6 +233,7 @@ impl Settings {
             public_url: public_url.trim_end_matches('/').to_owned(),
             admin_token: None,
             max_body_bytes: 1024 * 1024,
+            dispatch: DispatchArgs::default(),
         }
     }
 }
@@ -151,6 +243,7 @@ impl From<&ServeArgs> for Settings {
         Settings {
             admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
             max_body_bytes: args.max_body_bytes,
+            dispatch: args.dispatch.clone(),
             ..Settings::new(&args.public.public_url)
         }
     }

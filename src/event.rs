@@ -271,6 +271,7 @@ pub struct Event {
     pub status: Option<Status>,
     pub referral: Option<Value>,
     pub errors: Option<Vec<Value>>,
-    /// The Meta object this event was made from, untouched.
+    /// The Meta object this event was made from, untouched (null in list answers).
+    #[serde(default)]
     pub raw: Value,
 }

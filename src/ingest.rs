@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::event::Channel;
 use crate::metrics;
 use crate::signature::{self, SignatureError};
-use crate::store::{events, receipts, tenants};
+use crate::store::{deliveries, events, receipts, tenants};
 
 /// Headers kept with each receipt: enough to audit a delivery without storing cookies or
 /// anything a proxy adds.
@@ -269,8 +269,7 @@ async fn accept(
         },
     )
     .await?;
-    let new_events =
-        events::insert_events_for_tenant(&mut tx, tenant_id, receipt_id, &batch.events).await?;
+    let new_events = store_events(&mut tx, tenant_id, receipt_id, &batch.events).await?;
     tx.commit().await.map_err(Error::from)?;
 
     for event in &new_events {
@@ -284,6 +283,21 @@ async fn accept(
     } else {
         Accepted::Stored
     })
+}
+
+/// Stores a receipt's events and queues their deliveries in the caller's transaction, so
+/// nothing is forwarded that was not committed and nothing committed is forgotten.
+/// Returns the events that were new (duplicates create neither event nor delivery).
+async fn store_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    tenant_id: Uuid,
+    receipt_id: Uuid,
+    normalized: &[channels::Normalized],
+) -> crate::error::Result<Vec<crate::event::Event>> {
+    let new_events =
+        events::insert_events_for_tenant(tx, tenant_id, receipt_id, normalized).await?;
+    deliveries::enqueue_for_events(tx, tenant_id, &new_events).await?;
+    Ok(new_events)
 }
 
 /// Loads the tenant's credentials; ids that are not UUIDs are unknown tenants, not errors.

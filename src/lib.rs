@@ -7,9 +7,9 @@
 
 pub mod api;
 pub mod app;
-#[path = "/tmp/channels_stub.rs"]
 pub mod channels;
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod ingest;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
 
 use switchboard::api::tenants::{create_tenant, NewTenant};
 use switchboard::app::{AppState, Application};
@@ -61,10 +62,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the admin API will answer 401");
     }
-    let app = Application::bind(args.bind, AppState::new(pool, settings))
+    let app = Application::bind(args.bind, AppState::new(pool, settings), args.role)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
-    app.run_until(shutdown_signal()).await?;
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        trigger.cancel();
+    });
+    app.run_until(shutdown).await?;
     tracing::info!("gateway stopped");
     Ok(())
 }

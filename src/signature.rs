@@ -1,6 +1,11 @@
-//! Inbound signature check: Meta signs the exact body bytes with the app secret
+//! Signatures both ways.
+//!
+//! Inbound: Meta signs the exact body bytes with the app secret
 //! (`X-Hub-Signature-256: sha256=<hex>`). Verification works on raw bytes only, never on
 //! re-serialized JSON, and compares in constant time against every active secret.
+//!
+//! Outbound: deliveries are signed as the Standard Webhooks spec says, so any of its
+//! verifier libraries works on the tenant's side.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -69,6 +74,74 @@ pub fn verify_meta_signature<S: AsRef<[u8]>>(
     }
 }
 
+/// Prefix of endpoint signing secrets (Standard Webhooks convention).
+pub const ENDPOINT_SECRET_PREFIX: &str = "whsec_";
+
+/// The key bytes of a `whsec_<base64>` secret; `None` if it is not one.
+fn endpoint_key(secret: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let encoded = secret.strip_prefix(ENDPOINT_SECRET_PREFIX)?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+}
+
+/// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` for one secret.
+pub fn standard_webhooks_signature(
+    secret: &str,
+    webhook_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Option<String> {
+    use base64::Engine;
+    let key = endpoint_key(secret)?;
+    let mut signed = Vec::with_capacity(webhook_id.len() + body.len() + 24);
+    signed.extend_from_slice(webhook_id.as_bytes());
+    signed.push(b'.');
+    signed.extend_from_slice(timestamp.to_string().as_bytes());
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    let mac = hmac_sha256(&key, &signed);
+    Some(format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    ))
+}
+
+/// The `webhook-signature` header value: one signature per valid secret, space-separated
+/// (two while a rotated secret is in its grace period).
+pub fn standard_webhooks_header<S: AsRef<str>>(
+    secrets: &[S],
+    webhook_id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    secrets
+        .iter()
+        .filter_map(|s| standard_webhooks_signature(s.as_ref(), webhook_id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Checks a `webhook-signature` header against one secret (for `switchboard listen`).
+pub fn verify_standard_webhooks(
+    secret: &str,
+    webhook_id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+) -> bool {
+    let Some(expected) = standard_webhooks_signature(secret, webhook_id, timestamp, body) else {
+        return false;
+    };
+    header
+        .split_whitespace()
+        .fold(Choice::from(0), |acc, candidate| {
+            acc | candidate.as_bytes().ct_eq(expected.as_bytes())
+        })
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +196,38 @@ mod tests {
         assert_eq!(
             verify_meta_signature(Some(&header), reserialized, &["s"]),
             Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn standard_webhooks_signatures_round_trip_and_reject_tampering() {
+        let secret = crate::tokens::new_endpoint_secret();
+        let header = standard_webhooks_header(&[&secret], "evt_1", 1_700_000_000, b"{}");
+        assert!(header.starts_with("v1,"));
+        assert!(verify_standard_webhooks(
+            &secret,
+            "evt_1",
+            1_700_000_000,
+            b"{}",
+            &header
+        ));
+        assert!(!verify_standard_webhooks(
+            &secret,
+            "evt_1",
+            1_700_000_001,
+            b"{}",
+            &header
+        ));
+        assert!(!verify_standard_webhooks(
+            &secret,
+            "evt_1",
+            1_700_000_000,
+            b"{ }",
+            &header
+        ));
+        assert_eq!(
+            standard_webhooks_signature("not-a-secret", "i", 1, b""),
+            None
         );
     }
 }

@@ -21,6 +21,18 @@ pub fn new_api_key() -> String {
     format!("{API_KEY_PREFIX}{}", random_urlsafe(32))
 }
 
+/// A new endpoint signing secret: `whsec_` + base64 of 32 random bytes (Standard Webhooks).
+pub fn new_endpoint_secret() -> String {
+    use base64::engine::general_purpose::STANDARD;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!(
+        "{}{}",
+        crate::signature::ENDPOINT_SECRET_PREFIX,
+        STANDARD.encode(bytes)
+    )
+}
+
 /// The stored form of an API key.
 pub fn hash_api_key(key: &str) -> Vec<u8> {
     Sha256::digest(key.as_bytes()).to_vec()

@@ -2,7 +2,10 @@
 
 pub mod auth;
 pub mod config;
+pub mod deliveries;
+pub mod endpoints;
 pub mod error;
+pub mod events;
 pub mod tenants;
 
 use poem_openapi::types::{ParseFromJSON, ToJSON};
@@ -19,6 +22,12 @@ pub enum ApiTags {
     Tenants,
     /// Tenant: Meta credentials and callback URLs.
     Config,
+    /// Tenant: normalized events.
+    Events,
+    /// Tenant: forwarding endpoints.
+    Endpoints,
+    /// Tenant: the delivery log and replays.
+    Deliveries,
 }
 
 /// Default and maximum page sizes of list endpoints.
@@ -69,16 +78,26 @@ impl<T: ParseFromJSON + ToJSON> Page<T> {
     }
 }
 
+/// All resources of the `/v1` API.
+pub type Apis = (
+    tenants::TenantsApi,
+    config::ConfigApi,
+    events::EventsApi,
+    endpoints::EndpointsApi,
+    deliveries::DeliveriesApi,
+);
+
 /// The whole `/v1` API with its OpenAPI description.
-pub fn service(state: &AppState) -> OpenApiService<(tenants::TenantsApi, config::ConfigApi), ()> {
+pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
+    let public_url = state.settings.public_url.clone();
+    let state = || state.clone();
     OpenApiService::new(
         (
-            tenants::TenantsApi {
-                state: state.clone(),
-            },
-            config::ConfigApi {
-                state: state.clone(),
-            },
+            tenants::TenantsApi { state: state() },
+            config::ConfigApi { state: state() },
+            events::EventsApi { state: state() },
+            endpoints::EndpointsApi { state: state() },
+            deliveries::DeliveriesApi { state: state() },
         ),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),
@@ -87,5 +106,5 @@ pub fn service(state: &AppState) -> OpenApiService<(tenants::TenantsApi, config:
         "Gateway for Meta messaging webhooks (WhatsApp, Messenger, Instagram): tenants, \
          credentials, events, forwarding endpoints and delivery logs.",
     )
-    .server(state.settings.public_url.clone())
+    .server(public_url)
 }

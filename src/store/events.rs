@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Transaction};
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::channels::Normalized;
@@ -40,13 +41,13 @@ pub async fn insert_events_for_tenant(
     let occurred: Vec<DateTime<Utc>> = events.iter().map(occurred_at).collect();
     let payloads = events
         .iter()
-        .map(serde_json::to_value)
+        .map(serde_json::to_string)
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::from)?;
     let inserted: HashSet<Uuid> = sqlx::query_scalar(
         "INSERT INTO events (id, tenant_id, receipt_id, dedup_key, event_type, channel, contact, occurred_at, payload)
-         SELECT u.id, $2, $3, u.key, u.type, u.channel, u.contact, u.occurred, u.payload
-         FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::jsonb[])
+         SELECT u.id, $2, $3, u.key, u.type, u.channel, u.contact, u.occurred, u.payload::json
+         FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
               AS u(id, key, type, channel, contact, occurred, payload)
          ON CONFLICT (tenant_id, dedup_key) DO NOTHING
          RETURNING id",
@@ -73,4 +74,88 @@ pub async fn insert_events_for_tenant(
 /// The event's own time as a timestamp, falling back to the epoch for absurd values.
 fn occurred_at(event: &Event) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(event.timestamp_ms).unwrap_or_default()
+}
+
+/// Filters of the event list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub channel: Option<String>,
+    pub event_type: Option<String>,
+    pub contact: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A page of a tenant's events (without `raw`), oldest first, after the `after` cursor.
+#[tracing::instrument(skip(db))]
+pub async fn list_events_of_tenant(
+    db: &PgPool,
+    tenant_id: Uuid,
+    filter: &EventFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Event>> {
+    let rows: Vec<Json<Event>> = sqlx::query_scalar(
+        "SELECT payload::jsonb - 'raw' FROM events
+         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2)
+           AND ($3::text IS NULL OR channel = $3) AND ($4::text IS NULL OR event_type = $4)
+           AND ($5::text IS NULL OR contact = $5)
+           AND ($6::timestamptz IS NULL OR occurred_at >= $6)
+           AND ($7::timestamptz IS NULL OR occurred_at < $7)
+         ORDER BY id LIMIT $8",
+    )
+    .bind(tenant_id)
+    .bind(after)
+    .bind(&filter.channel)
+    .bind(&filter.event_type)
+    .bind(&filter.contact)
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|j| j.0).collect())
+}
+
+/// One event of a tenant, with `raw`.
+#[tracing::instrument(skip(db))]
+pub async fn get_event_of_tenant(
+    db: &PgPool,
+    tenant_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<Event>> {
+    let row: Option<Json<Event>> =
+        sqlx::query_scalar("SELECT payload FROM events WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(event_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(|j| j.0))
+}
+
+/// Stores a gateway-made event (the endpoint test ping) outside of any receipt.
+#[tracing::instrument(skip_all, fields(%tenant_id))]
+pub async fn insert_synthetic_event(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant_id: Uuid,
+    event: &Event,
+) -> Result<()> {
+    let id = event
+        .id
+        .ok_or_else(|| anyhow::anyhow!("synthetic event without id"))?;
+    sqlx::query(
+        "INSERT INTO events (id, tenant_id, dedup_key, event_type, channel, contact, occurred_at, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json)",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(format!("synthetic:{id}"))
+    .bind(event.event_type.as_str())
+    .bind(event.channel.as_str())
+    .bind(&event.contact)
+    .bind(occurred_at(event))
+    .bind(serde_json::to_string(event).map_err(anyhow::Error::from)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

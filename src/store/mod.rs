@@ -2,6 +2,8 @@
 //! tenant-scoped ones take the tenant id and filter on it, and their names say so.
 
 pub mod api_keys;
+pub mod deliveries;
+pub mod endpoints;
 pub mod events;
 pub mod receipts;
 pub mod tenants;

@@ -1,12 +1,14 @@
 //! Test harness: a real gateway on an ephemeral loopback port over a fresh database.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use switchboard::app::{AppState, Application};
-use switchboard::config::Settings;
+use switchboard::config::{Role, Settings};
 use switchboard::signature::meta_signature_header;
+use tokio_util::sync::CancellationToken;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const VERIFY_TOKEN: &str = "verify-me";
@@ -15,6 +17,8 @@ pub const APP_SECRET: &str = "app-secret-1";
 /// A running gateway and a client to talk to it.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Cancel to stop the gateway (HTTP and dispatcher) as SIGTERM would.
+    pub shutdown: CancellationToken,
     pub pool: PgPool,
     pub client: reqwest::Client,
 }
@@ -31,21 +35,36 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
     spawn_app_with(pool, |_| {}).await
 }
 
-/// Starts the gateway with settings adjusted by `tweak`.
+/// Starts the gateway (HTTP and dispatcher) with settings adjusted by `tweak`.
 pub async fn spawn_app_with(pool: PgPool, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_as(pool, Role::All, tweak).await
+}
+
+/// Starts the gateway in the given role.
+pub async fn spawn_app_as(pool: PgPool, role: Role, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::new("https://hooks.example.test");
     settings.admin_token = Some(ADMIN_TOKEN.to_owned());
+    // Receivers in tests are on loopback; schedules are short so retries happen in ms.
+    settings.dispatch.allow_private_destinations = true;
+    settings.dispatch.retry_initial = Duration::from_millis(20);
+    settings.dispatch.retry_factor = 2.0;
+    settings.dispatch.retry_max_delay = Duration::from_millis(200);
+    settings.dispatch.poll_interval = Duration::from_millis(50);
+    settings.dispatch.delivery_timeout = Duration::from_secs(2);
     tweak(&mut settings);
     let app = Application::bind(
         "127.0.0.1:0".parse().expect("valid address"),
         AppState::new(pool.clone(), settings),
+        role,
     )
     .await
     .expect("bind an ephemeral port");
     let addr = app.addr();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run_until(shutdown.clone()));
     TestApp {
         addr,
+        shutdown,
         pool,
         client: reqwest::Client::builder()
             .no_proxy()
@@ -115,6 +134,50 @@ impl TestApp {
         self.client
             .request(method, self.url(path))
             .bearer_auth(&tenant.api_key)
+    }
+
+    /// Registers an endpoint; `extra` adds fields such as filters.
+    pub async fn create_endpoint(&self, tenant: &TestTenant, url: &str, extra: Value) -> Value {
+        let mut body = json!({ "url": url });
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        self.tenant_request(reqwest::Method::POST, "/v1/endpoints", tenant)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+            .error_for_status()
+            .expect("endpoint created")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// GET a tenant route and parse the JSON answer.
+    pub async fn tenant_get(&self, path: &str, tenant: &TestTenant) -> Value {
+        self.tenant_request(reqwest::Method::GET, path, tenant)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Waits (bounded) until `sql` (a count query) returns at least `n`.
+    pub async fn wait_for_count(&self, sql: &str, n: i64, limit: Duration) -> i64 {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let count: i64 = sqlx::query_scalar(sql)
+                .fetch_one(&self.pool)
+                .await
+                .expect("count query");
+            if count >= n || std::time::Instant::now() >= deadline {
+                return count;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn receipt_count(&self) -> i64 {

@@ -3,8 +3,10 @@
 
 mod cli;
 mod config;
+mod forwarding;
 mod handshake;
 mod helpers;
 mod ingest;
 mod openapi;
+mod receiver;
 mod tenants;

@@ -156,3 +156,30 @@ async fn tenants_are_listed_with_keyset_pages_and_fetched_by_id(pool: PgPool) {
         .expect("request");
     assert_eq!(bad_limit.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn health_answers_until_shutdown(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let health = app
+        .client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(health.status(), StatusCode::OK);
+
+    app.shutdown.cancel();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let fresh = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    while fresh.get(app.url("/healthz")).send().await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still serving after shutdown"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,251 @@
+//! Forwarding endpoints of tenants, including signing secrets and failure tracking.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::event::{Channel, EventType};
+
+const COLUMNS: &str = "id, tenant_id, url, description, event_types, channels, enabled, \
+    disabled_reason, secret, previous_secret, previous_secret_expires_at, \
+    consecutive_failures, failing_since, created_at, updated_at";
+
+/// An endpoint row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub url: String,
+    pub description: String,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: i32,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The part of an endpoint that decides which events it receives.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EndpointFilter {
+    pub id: Uuid,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+}
+
+impl EndpointFilter {
+    /// True when the endpoint wants events of this type and channel (no filter = all).
+    pub fn matches(&self, event_type: EventType, channel: Channel) -> bool {
+        let allows = |list: &Option<Vec<String>>, value: &str| {
+            list.as_ref().is_none_or(|l| l.iter().any(|v| v == value))
+        };
+        allows(&self.event_types, event_type.as_str()) && allows(&self.channels, channel.as_str())
+    }
+}
+
+/// Fields of a new or changed endpoint, already validated.
+#[derive(Debug, Clone)]
+pub struct EndpointFields {
+    pub url: String,
+    pub description: String,
+    pub event_types: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub enabled: bool,
+}
+
+/// Inserts an endpoint with a fresh signing secret.
+#[tracing::instrument(skip_all, fields(%tenant_id))]
+pub async fn insert_endpoint_for_tenant(
+    db: &PgPool,
+    tenant_id: Uuid,
+    fields: &EndpointFields,
+    secret: &str,
+) -> Result<Endpoint> {
+    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+        "INSERT INTO endpoints (id, tenant_id, url, description, event_types, channels, enabled, secret)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(tenant_id)
+    .bind(&fields.url)
+    .bind(&fields.description)
+    .bind(&fields.event_types)
+    .bind(&fields.channels)
+    .bind(fields.enabled)
+    .bind(secret)
+    .fetch_one(db)
+    .await?)
+}
+
+/// One endpoint of a tenant; another tenant's id is simply not found.
+#[tracing::instrument(skip(db))]
+pub async fn get_endpoint_of_tenant(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+) -> Result<Option<Endpoint>> {
+    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+        "SELECT {COLUMNS} FROM endpoints WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(endpoint_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// A page of a tenant's endpoints in id order.
+#[tracing::instrument(skip(db))]
+pub async fn list_endpoints_of_tenant(
+    db: &PgPool,
+    tenant_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Endpoint>> {
+    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+        "SELECT {COLUMNS} FROM endpoints WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2)
+         ORDER BY id LIMIT $3"
+    ))
+    .bind(tenant_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Replaces an endpoint's fields. Re-enabling clears the failure streak.
+#[tracing::instrument(skip_all, fields(%tenant_id, %endpoint_id))]
+pub async fn update_endpoint_of_tenant(
+    db: &PgPool,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+    fields: &EndpointFields,
+) -> Result<Option<Endpoint>> {
+    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+        "UPDATE endpoints SET url = $3, description = $4, event_types = $5, channels = $6,
+             enabled = $7,
+             disabled_reason = CASE WHEN $7 THEN NULL ELSE disabled_reason END,
+             consecutive_failures = CASE WHEN $7 AND NOT enabled THEN 0 ELSE consecutive_failures END,
+             failing_since = CASE WHEN $7 AND NOT enabled THEN NULL ELSE failing_since END,
+             updated_at = now()
+         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(tenant_id)
+    .bind(endpoint_id)
+    .bind(&fields.url)
+    .bind(&fields.description)
+    .bind(&fields.event_types)
+    .bind(&fields.channels)
+    .bind(fields.enabled)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Deletes an endpoint (and, by cascade, its deliveries). True if it existed.
+#[tracing::instrument(skip(db))]
+pub async fn delete_endpoint_of_tenant(
+    db: &PgPool,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+) -> Result<bool> {
+    let result = sqlx::query("DELETE FROM endpoints WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Installs a new secret; the current one keeps signing until `grace_until`.
+#[tracing::instrument(skip(db, new_secret))]
+pub async fn rotate_secret_of_endpoint(
+    db: &PgPool,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+    new_secret: &str,
+    grace_until: DateTime<Utc>,
+) -> Result<Option<Endpoint>> {
+    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+        "UPDATE endpoints SET previous_secret = secret, previous_secret_expires_at = $4,
+             secret = $3, updated_at = now()
+         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(tenant_id)
+    .bind(endpoint_id)
+    .bind(new_secret)
+    .bind(grace_until)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// The enabled endpoints of a tenant with their filters, for writing the outbox.
+#[tracing::instrument(skip(tx))]
+pub async fn enabled_filters_of_tenant(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant_id: Uuid,
+) -> Result<Vec<EndpointFilter>> {
+    Ok(sqlx::query_as::<_, EndpointFilter>(
+        "SELECT id, event_types, channels FROM endpoints WHERE tenant_id = $1 AND enabled",
+    )
+    .bind(tenant_id)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Records the outcome of an attempt on the endpoint's failure streak, and disables it when
+/// the streak is longer than allowed (by count, or by time since the first failure).
+/// Returns true when this call disabled the endpoint.
+#[tracing::instrument(skip(tx))]
+pub async fn record_endpoint_outcome(
+    tx: &mut Transaction<'_, Postgres>,
+    endpoint_id: Uuid,
+    succeeded: bool,
+    disable_after_failures: u32,
+    disable_after: std::time::Duration,
+) -> Result<bool> {
+    if succeeded {
+        sqlx::query(
+            "UPDATE endpoints SET consecutive_failures = 0, failing_since = NULL
+             WHERE id = $1 AND consecutive_failures <> 0",
+        )
+        .bind(endpoint_id)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(false);
+    }
+    let max_failures = i32::try_from(disable_after_failures).unwrap_or(i32::MAX);
+    let max_age = chrono::Duration::from_std(disable_after)
+        .unwrap_or_else(|_| chrono::Duration::days(36_500));
+    let disabled: Option<bool> = sqlx::query_scalar(
+        "WITH cur AS (
+             SELECT id, enabled, consecutive_failures + 1 AS failures,
+                    COALESCE(failing_since, now()) AS since
+             FROM endpoints WHERE id = $1 FOR UPDATE
+         ), decided AS (
+             SELECT cur.*, enabled AND (($2 > 0 AND failures >= $2)
+                                        OR since <= now() - $3::interval) AS disable
+             FROM cur
+         )
+         UPDATE endpoints e SET
+             consecutive_failures = d.failures,
+             failing_since = d.since,
+             enabled = e.enabled AND NOT d.disable,
+             disabled_reason = CASE WHEN d.disable
+                 THEN format('disabled after %s consecutive failed attempts since %s', d.failures, d.since)
+                 ELSE e.disabled_reason END,
+             updated_at = now()
+         FROM decided d WHERE e.id = d.id
+         RETURNING d.disable",
+    )
+    .bind(endpoint_id)
+    .bind(max_failures)
+    .bind(max_age)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(disabled.unwrap_or(false))
+}
