@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Role, Settings};
 use crate::dispatch::Dispatcher;
+use crate::persist::Persister;
+use crate::tenant_cache::TenantCache;
 use crate::{api, ingest};
 
 /// Everything a request handler needs; cheap to clone.
@@ -24,12 +26,19 @@ pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
     pub metrics: PrometheusHandle,
+    /// Writes accepted webhooks (group commit or one transaction each).
+    pub persister: Arc<Persister>,
+    /// Tenant credentials for ingest, cached for a second.
+    pub tenants: Arc<TenantCache>,
 }
 
 impl AppState {
-    /// State over an existing pool (the caller has migrated it).
+    /// State over an existing pool (the caller has migrated it). Starts the group-commit
+    /// tasks, so it must be called inside the Tokio runtime.
     pub fn new(pool: PgPool, settings: Settings) -> Self {
         AppState {
+            persister: Arc::new(Persister::new(pool.clone(), &settings.ingest)),
+            tenants: Arc::new(TenantCache::new(Duration::from_secs(1))),
             pool,
             settings: Arc::new(settings),
             metrics: crate::metrics::install(),

@@ -128,6 +128,51 @@ pub struct ServeArgs {
     pub role: Role,
     #[command(flatten)]
     pub dispatch: DispatchArgs,
+    #[command(flatten)]
+    pub ingest: IngestArgs,
+}
+
+/// How accepted webhooks are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IngestMode {
+    /// Concurrent requests share one transaction (bounded batch and wait); each is answered
+    /// only after that commit.
+    Group,
+    /// One transaction per request.
+    Single,
+}
+
+/// Ingest settings.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// `group` commits concurrent webhooks together (faster); `single` one per request.
+    #[arg(long, env = "SWITCHBOARD_INGEST_MODE", value_enum, default_value_t = IngestMode::Group)]
+    pub ingest_mode: IngestMode,
+    /// Most webhooks in one group commit.
+    #[arg(long, env = "SWITCHBOARD_GROUP_MAX_BATCH", default_value_t = 128)]
+    pub group_max_batch: usize,
+    /// Longest a webhook waits for others to join its group commit.
+    #[arg(long, env = "SWITCHBOARD_GROUP_MAX_WAIT", value_parser = humantime::parse_duration, default_value = "2ms")]
+    pub group_max_wait: Duration,
+    /// Transactions writing groups at once.
+    #[arg(long, env = "SWITCHBOARD_GROUP_COMMITTERS", default_value_t = 4)]
+    pub group_committers: usize,
+    /// Webhooks waiting for a group commit; when full, new ones get 503 at once rather
+    /// than growing memory.
+    #[arg(long, env = "SWITCHBOARD_INGEST_QUEUE", default_value_t = 4096)]
+    pub ingest_queue: usize,
+}
+
+impl Default for IngestArgs {
+    fn default() -> Self {
+        IngestArgs {
+            ingest_mode: IngestMode::Group,
+            group_max_batch: 128,
+            group_max_wait: Duration::from_millis(2),
+            group_committers: 4,
+            ingest_queue: 4096,
+        }
+    }
 }
 
 /// The parts of `serve`.
@@ -224,6 +269,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Forwarding settings.
     pub dispatch: DispatchArgs,
+    /// Ingest settings.
+    pub ingest: IngestArgs,
 }
 
 impl Settings {
@@ -234,6 +281,7 @@ impl Settings {
             admin_token: None,
             max_body_bytes: 1024 * 1024,
             dispatch: DispatchArgs::default(),
+            ingest: IngestArgs::default(),
         }
     }
 }
@@ -244,6 +292,7 @@ impl From<&ServeArgs> for Settings {
             admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
             max_body_bytes: args.max_body_bytes,
             dispatch: args.dispatch.clone(),
+            ingest: args.ingest.clone(),
             ..Settings::new(&args.public.public_url)
         }
     }

@@ -5,6 +5,7 @@
 //! signatures, 404 for an unknown tenant, 413 for oversize bodies, 503 when the database is
 //! down (Meta retries).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -20,8 +21,10 @@ use crate::channels;
 use crate::error::Error;
 use crate::event::Channel;
 use crate::metrics;
+use crate::persist::{self, PersistError};
 use crate::signature::{self, SignatureError};
-use crate::store::{deliveries, events, receipts, tenants};
+use crate::store::receipts::NewReceipt;
+use crate::store::tenants::TenantCredentials;
 
 /// Headers kept with each receipt: enough to audit a delivery without storing cookies or
 /// anything a proxy adds.
@@ -134,6 +137,7 @@ enum Rejection {
     TooLarge,
     BadBody,
     Unavailable,
+    Overloaded,
     Internal,
 }
 
@@ -159,6 +163,11 @@ impl Rejection {
                 "temporarily unavailable",
                 "unavailable",
             ),
+            Rejection::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded, retry later",
+                "overloaded",
+            ),
             Rejection::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error", "error"),
         }
     }
@@ -177,15 +186,16 @@ impl IntoResponse for Rejection {
 
 impl From<Error> for Rejection {
     fn from(err: Error) -> Self {
+        PersistError::from(err).into()
+    }
+}
+
+impl From<PersistError> for Rejection {
+    fn from(err: PersistError) -> Self {
         match err {
-            Error::Unavailable(source) => {
-                tracing::warn!(error = %source, "database unavailable during ingest");
-                Rejection::Unavailable
-            }
-            other => {
-                tracing::error!(error = ?other, "ingest failed");
-                Rejection::Internal
-            }
+            PersistError::Unavailable => Rejection::Unavailable,
+            PersistError::Overloaded => Rejection::Overloaded,
+            PersistError::Internal => Rejection::Internal,
         }
     }
 }
@@ -254,59 +264,42 @@ async fn accept(
             "signed body could not be normalized; stored flagged"
         );
     }
-    let tenant_id = credentials.tenant_id;
-    let mut tx = state.pool.begin().await.map_err(Error::from)?;
-    let receipt_id = receipts::insert_receipt(
-        &mut tx,
-        &receipts::NewReceipt {
-            tenant_id,
+    let outcome = if batch.problem.is_some() {
+        Accepted::Unparsable
+    } else {
+        Accepted::Stored
+    };
+    let had_events = !batch.events.is_empty();
+    let item = persist::Accepted {
+        receipt: NewReceipt {
+            id: Uuid::now_v7(),
+            tenant_id: credentials.tenant_id,
             url_channel,
             channel: batch.channel,
             received_at,
             headers: kept_headers(headers),
-            body: &body,
-            problem: batch.problem.as_deref(),
+            body,
+            problem: batch.problem,
         },
-    )
-    .await?;
-    let new_events = store_events(&mut tx, tenant_id, receipt_id, &batch.events).await?;
-    tx.commit().await.map_err(Error::from)?;
-
-    for event in &new_events {
-        ::metrics::counter!(metrics::EVENTS_STORED, "channel" => event.channel.as_str(), "type" => event.event_type.as_str())
-            .increment(1);
-    }
-    Ok(if batch.problem.is_some() {
-        Accepted::Unparsable
-    } else if new_events.is_empty() && !batch.events.is_empty() {
+        events: batch.events,
+    };
+    let new_events = state.persister.persist(item).await?;
+    Ok(if had_events && new_events == 0 {
         Accepted::Duplicate
     } else {
-        Accepted::Stored
+        outcome
     })
-}
-
-/// Stores a receipt's events and queues their deliveries in the caller's transaction, so
-/// nothing is forwarded that was not committed and nothing committed is forgotten.
-/// Returns the events that were new (duplicates create neither event nor delivery).
-async fn store_events(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    tenant_id: Uuid,
-    receipt_id: Uuid,
-    normalized: &[channels::Normalized],
-) -> crate::error::Result<Vec<crate::event::Event>> {
-    let new_events =
-        events::insert_events_for_tenant(tx, tenant_id, receipt_id, normalized).await?;
-    deliveries::enqueue_for_events(tx, tenant_id, &new_events).await?;
-    Ok(new_events)
 }
 
 /// Loads the tenant's credentials; ids that are not UUIDs are unknown tenants, not errors.
 async fn load_credentials(
     state: &AppState,
     tenant: &str,
-) -> Result<tenants::TenantCredentials, Rejection> {
+) -> Result<Arc<TenantCredentials>, Rejection> {
     let tenant_id = Uuid::parse_str(tenant).map_err(|_| Rejection::UnknownTenant)?;
-    let credentials = tenants::credentials_of_tenant(&state.pool, tenant_id)
+    let credentials = state
+        .tenants
+        .credentials(&state.pool, tenant_id)
         .await?
         .ok_or(Rejection::UnknownTenant)?;
     if credentials.disabled {
@@ -350,48 +343,4 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
         .status(status)
         .content_type("text/plain; charset=utf-8")
         .body(text)
-}
-
-/// What `switchboard reprocess` did.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ReprocessReport {
-    /// Flagged receipts looked at.
-    pub checked: usize,
-    /// Receipts that normalize now and were unflagged.
-    pub fixed: usize,
-    /// New events stored from them.
-    pub events: usize,
-}
-
-/// Normalizes the flagged receipts again, for when the code has learnt a shape it could not
-/// read before. Receipts still unreadable stay flagged; each fixed one is its own transaction.
-pub async fn reprocess_flagged(pool: &sqlx::PgPool) -> crate::error::Result<ReprocessReport> {
-    let mut report = ReprocessReport::default();
-    let mut after = None;
-    loop {
-        let page = receipts::flagged_receipts(pool, after, 100).await?;
-        let Some(last) = page.last() else {
-            return Ok(report);
-        };
-        after = Some(last.id);
-        for receipt in page {
-            report.checked += 1;
-            let batch = channels::normalize(&receipt.body, receipt.received_at.timestamp_millis());
-            if batch.problem.is_some() {
-                continue;
-            }
-            let mut tx = pool.begin().await?;
-            let stored = events::insert_events_for_tenant(
-                &mut tx,
-                receipt.tenant_id,
-                receipt.id,
-                &batch.events,
-            )
-            .await?;
-            receipts::set_receipt_outcome(&mut tx, receipt.id, batch.channel, None).await?;
-            tx.commit().await?;
-            report.fixed += 1;
-            report.events += stored.len();
-        }
-    }
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use switchboard::api::tenants::{create_tenant, NewTenant};
 use switchboard::app::{AppState, Application};
 use switchboard::config::{Cli, Command, ServeArgs, Settings, TenantCommand, TenantCreateArgs};
-use switchboard::{api, channels, ingest, store, telemetry};
+use switchboard::{api, channels, persist, store, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -37,7 +37,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Normalize { file } => return normalize(&file),
         Command::Reprocess(db) => {
             let pool = store::connect_and_migrate(&db).await?;
-            let report = ingest::reprocess_flagged(&pool).await?;
+            let report = persist::reprocess_flagged(&pool).await?;
             println!(
                 "checked {} flagged receipts: {} now readable, {} new events",
                 report.checked, report.fixed, report.events

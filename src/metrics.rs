@@ -12,6 +12,9 @@ pub const EVENTS_STORED: &str = "switchboard_events_stored_total";
 /// Seconds from the first byte read to the answer on `POST /hooks/…`.
 pub const INGEST_SECONDS: &str = "switchboard_ingest_duration_seconds";
 
+/// Webhooks per group commit.
+pub const GROUP_SIZE: &str = "switchboard_ingest_group_size";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder once and returns its handle; later calls (several

@@ -126,6 +126,7 @@ impl ConfigApi {
         let mut tx = self.state.pool.begin().await?;
         tenants::update_credentials_of_tenant(&mut tx, tenant_id, channel, &update).await?;
         tx.commit().await?;
+        self.state.tenants.forget(tenant_id);
         tracing::info!(%tenant_id, ?channel, "tenant credentials updated");
         self.view(tenant_id).await
     }
@@ -174,6 +175,7 @@ impl ConfigApi {
         let mut tx = self.state.pool.begin().await?;
         tenants::clear_channel_override_of_tenant(&mut tx, auth.0, channel).await?;
         tx.commit().await?;
+        self.state.tenants.forget(auth.0);
         Ok(Json(self.view(auth.0).await?))
     }
 }

@@ -312,7 +312,7 @@ impl EndpointsApi {
         let event = ping_event(auth.0);
         let mut tx = self.state.pool.begin().await?;
         events::insert_synthetic_event(&mut tx, auth.0, &event).await?;
-        let queued = deliveries::enqueue_to_endpoint(&mut tx, auth.0, endpoint.id, &event).await?;
+        let queued = deliveries::enqueue_to_endpoint(&mut tx, endpoint.id, &event).await?;
         tx.commit().await?;
         Ok(Json(Queued {
             queued: u64::try_from(queued).unwrap_or(0),

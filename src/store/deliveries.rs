@@ -58,71 +58,74 @@ pub fn ordering_key(event: &Event) -> String {
     )
 }
 
-/// Queues one delivery per (event × enabled endpoint whose filters match), inside the
-/// caller's transaction, and wakes the dispatchers at commit. Returns how many were queued.
-#[tracing::instrument(skip_all, fields(%tenant_id, events = events.len()))]
+/// Queues one delivery per (event × enabled endpoint of its tenant whose filters match),
+/// inside the caller's transaction, and wakes the dispatchers at commit. Events of several
+/// tenants may come in one batch (group commit). Returns how many were queued.
+#[tracing::instrument(skip_all, fields(events = events.len()))]
 pub async fn enqueue_for_events(
     tx: &mut Transaction<'_, Postgres>,
-    tenant_id: Uuid,
-    events: &[Event],
+    events: &[&Event],
 ) -> Result<usize> {
-    if events.is_empty() {
+    let mut tenants: Vec<Uuid> = events.iter().filter_map(|e| e.tenant_id).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    if tenants.is_empty() {
         return Ok(0);
     }
-    let filters = endpoints::enabled_filters_of_tenant(tx, tenant_id).await?;
-    insert_matching(tx, tenant_id, &filters, events).await
+    let filters = endpoints::enabled_filters_of_tenants(tx, &tenants).await?;
+    let mut pairs = Vec::new();
+    for event in events {
+        for filter in &filters {
+            if Some(filter.tenant_id) == event.tenant_id
+                && filter.matches(event.event_type, event.channel)
+            {
+                pairs.push((*event, filter.id));
+            }
+        }
+    }
+    insert_pairs(tx, &pairs).await
 }
 
 /// Queues one event for one endpoint whatever its filters (the endpoint test ping).
 #[tracing::instrument(skip(tx, event))]
 pub async fn enqueue_to_endpoint(
     tx: &mut Transaction<'_, Postgres>,
-    tenant_id: Uuid,
     endpoint_id: Uuid,
     event: &Event,
 ) -> Result<usize> {
-    let everything = EndpointFilter {
-        id: endpoint_id,
-        event_types: None,
-        channels: None,
-    };
-    insert_matching(tx, tenant_id, &[everything], std::slice::from_ref(event)).await
+    insert_pairs(tx, &[(event, endpoint_id)]).await
 }
 
-/// Inserts deliveries for every matching (event, endpoint) pair; existing pairs are kept.
-async fn insert_matching(
+/// Inserts a delivery per (event, endpoint) pair, keeping existing ones, and notifies.
+async fn insert_pairs(
     tx: &mut Transaction<'_, Postgres>,
-    tenant_id: Uuid,
-    filters: &[EndpointFilter],
-    events: &[Event],
+    pairs: &[(&Event, Uuid)],
 ) -> Result<usize> {
     let mut ids = Vec::new();
+    let mut tenant_ids = Vec::new();
     let mut endpoint_ids = Vec::new();
     let mut event_ids = Vec::new();
     let mut keys = Vec::new();
-    for event in events {
-        let Some(event_id) = event.id else { continue };
-        for filter in filters
-            .iter()
-            .filter(|f| f.matches(event.event_type, event.channel))
-        {
-            ids.push(Uuid::now_v7());
-            endpoint_ids.push(filter.id);
-            event_ids.push(event_id);
-            keys.push(ordering_key(event));
-        }
+    for &(event, endpoint_id) in pairs {
+        let (Some(event_id), Some(tenant_id)) = (event.id, event.tenant_id) else {
+            continue;
+        };
+        ids.push(Uuid::now_v7());
+        tenant_ids.push(tenant_id);
+        endpoint_ids.push(endpoint_id);
+        event_ids.push(event_id);
+        keys.push(ordering_key(event));
     }
     if ids.is_empty() {
         return Ok(0);
     }
     let inserted = sqlx::query(
         "INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, ordering_key)
-         SELECT u.id, $2, u.endpoint_id, u.event_id, u.key
-         FROM UNNEST($1::uuid[], $3::uuid[], $4::uuid[], $5::text[]) AS u(id, endpoint_id, event_id, key)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])
          ON CONFLICT (endpoint_id, event_id) DO NOTHING",
     )
     .bind(&ids)
-    .bind(tenant_id)
+    .bind(&tenant_ids)
     .bind(&endpoint_ids)
     .bind(&event_ids)
     .bind(&keys)
@@ -401,14 +404,19 @@ pub async fn recover_endpoint_of_tenant(
     .bind(since)
     .fetch_all(&mut *tx)
     .await?;
-    let missed: Vec<Event> = missed.into_iter().map(|j| j.0).collect();
     let filter = EndpointFilter {
         id: endpoint.id,
+        tenant_id,
         event_types: endpoint.event_types,
         channels: endpoint.channels,
     };
-    let queued =
-        insert_matching(&mut tx, tenant_id, std::slice::from_ref(&filter), &missed).await?;
+    let wanted: Vec<(&Event, Uuid)> = missed
+        .iter()
+        .map(|j| &j.0)
+        .filter(|e| filter.matches(e.event_type, e.channel))
+        .map(|e| (e, filter.id))
+        .collect();
+    let queued = insert_pairs(&mut tx, &wanted).await?;
     tx.commit().await?;
     notify(db).await?;
     Ok(Some(requeued + u64::try_from(queued).unwrap_or(0)))

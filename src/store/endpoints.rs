@@ -35,6 +35,7 @@ pub struct Endpoint {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndpointFilter {
     pub id: Uuid,
+    pub tenant_id: Uuid,
     pub event_types: Option<Vec<String>>,
     pub channels: Option<Vec<String>>,
 }
@@ -183,16 +184,17 @@ pub async fn rotate_secret_of_endpoint(
     .await?)
 }
 
-/// The enabled endpoints of a tenant with their filters, for writing the outbox.
+/// The enabled endpoints of some tenants with their filters, for writing the outbox.
 #[tracing::instrument(skip(tx))]
-pub async fn enabled_filters_of_tenant(
+pub async fn enabled_filters_of_tenants(
     tx: &mut Transaction<'_, Postgres>,
-    tenant_id: Uuid,
+    tenant_ids: &[Uuid],
 ) -> Result<Vec<EndpointFilter>> {
     Ok(sqlx::query_as::<_, EndpointFilter>(
-        "SELECT id, event_types, channels FROM endpoints WHERE tenant_id = $1 AND enabled",
+        "SELECT id, tenant_id, event_types, channels FROM endpoints
+         WHERE tenant_id = ANY($1) AND enabled",
     )
-    .bind(tenant_id)
+    .bind(tenant_ids)
     .fetch_all(&mut **tx)
     .await?)
 }

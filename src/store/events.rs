@@ -12,29 +12,41 @@ use crate::channels::Normalized;
 use crate::error::Result;
 use crate::event::Event;
 
-/// Inserts the events of one receipt and returns the ones that were new, with their ids
-/// and tenant filled in. Duplicates (same tenant and dedup key, in this batch or stored
-/// before) are skipped, so they create no second event and no second delivery.
-#[tracing::instrument(skip_all, fields(%tenant_id, count = normalized.len()))]
-pub async fn insert_events_for_tenant(
+/// An event about to be stored, with its owner and the receipt it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRow<'a> {
+    pub tenant_id: Uuid,
+    pub receipt_id: Uuid,
+    pub normalized: &'a Normalized,
+}
+
+/// Inserts events of any number of receipts and tenants in one statement. Returns, for each
+/// row, the stored event (id and tenant filled in) if it was new, `None` if it was a
+/// duplicate (same tenant and dedup key, in this batch or stored before): duplicates create
+/// no second event and no second delivery.
+#[tracing::instrument(skip_all, fields(count = rows.len()))]
+pub async fn insert_events(
     tx: &mut Transaction<'_, Postgres>,
-    tenant_id: Uuid,
-    receipt_id: Uuid,
-    normalized: &[Normalized],
-) -> Result<Vec<Event>> {
-    if normalized.is_empty() {
+    rows: &[EventRow<'_>],
+) -> Result<Vec<Option<Event>>> {
+    if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let events: Vec<Event> = normalized
+    let events: Vec<Event> = rows
         .iter()
-        .map(|n| Event {
+        .map(|row| Event {
             id: Some(Uuid::now_v7()),
-            tenant_id: Some(tenant_id),
-            ..n.event.clone()
+            tenant_id: Some(row.tenant_id),
+            ..row.normalized.event.clone()
         })
         .collect();
     let ids: Vec<Uuid> = events.iter().filter_map(|e| e.id).collect();
-    let keys: Vec<&str> = normalized.iter().map(|n| n.dedup_key.as_str()).collect();
+    let tenants: Vec<Uuid> = rows.iter().map(|r| r.tenant_id).collect();
+    let receipts: Vec<Uuid> = rows.iter().map(|r| r.receipt_id).collect();
+    let keys: Vec<&str> = rows
+        .iter()
+        .map(|r| r.normalized.dedup_key.as_str())
+        .collect();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     let channels: Vec<&str> = events.iter().map(|e| e.channel.as_str()).collect();
     let contacts: Vec<Option<&str>> = events.iter().map(|e| e.contact.as_deref()).collect();
@@ -46,15 +58,16 @@ pub async fn insert_events_for_tenant(
         .map_err(anyhow::Error::from)?;
     let inserted: HashSet<Uuid> = sqlx::query_scalar(
         "INSERT INTO events (id, tenant_id, receipt_id, dedup_key, event_type, channel, contact, occurred_at, payload)
-         SELECT u.id, $2, $3, u.key, u.type, u.channel, u.contact, u.occurred, u.payload::json
-         FROM UNNEST($1::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
-              AS u(id, key, type, channel, contact, occurred, payload)
+         SELECT u.id, u.tenant_id, u.receipt_id, u.key, u.type, u.channel, u.contact, u.occurred, u.payload::json
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::timestamptz[], $9::text[])
+              AS u(id, tenant_id, receipt_id, key, type, channel, contact, occurred, payload)
          ON CONFLICT (tenant_id, dedup_key) DO NOTHING
          RETURNING id",
     )
     .bind(&ids)
-    .bind(tenant_id)
-    .bind(receipt_id)
+    .bind(&tenants)
+    .bind(&receipts)
     .bind(&keys)
     .bind(&types)
     .bind(&channels)
@@ -67,7 +80,7 @@ pub async fn insert_events_for_tenant(
     .collect();
     Ok(events
         .into_iter()
-        .filter(|e| e.id.is_some_and(|id| inserted.contains(&id)))
+        .map(|e| e.id.is_some_and(|id| inserted.contains(&id)).then_some(e))
         .collect())
 }
 

@@ -8,16 +8,18 @@ use uuid::Uuid;
 use crate::error::Result;
 use crate::event::Channel;
 
-/// A receipt about to be stored.
-#[derive(Debug)]
-pub struct NewReceipt<'a> {
+/// A receipt about to be stored; its id is chosen before the insert so the events of a
+/// batch can refer to it.
+#[derive(Debug, Clone)]
+pub struct NewReceipt {
+    pub id: Uuid,
     pub tenant_id: Uuid,
     pub url_channel: Option<Channel>,
     pub channel: Option<Channel>,
     pub received_at: DateTime<Utc>,
     pub headers: serde_json::Value,
-    pub body: &'a [u8],
-    pub problem: Option<&'a str>,
+    pub body: Vec<u8>,
+    pub problem: Option<String>,
 }
 
 /// A stored receipt, as read back for reprocessing and tests.
@@ -33,28 +35,42 @@ pub struct Receipt {
     pub problem: Option<String>,
 }
 
-/// Inserts a receipt inside the ingest transaction.
-#[tracing::instrument(skip_all, fields(tenant_id = %receipt.tenant_id))]
-pub async fn insert_receipt(
+/// Inserts receipts (one or a group-commit batch) inside the ingest transaction.
+#[tracing::instrument(skip_all, fields(count = receipts.len()))]
+pub async fn insert_receipts(
     tx: &mut Transaction<'_, Postgres>,
-    receipt: &NewReceipt<'_>,
-) -> Result<Uuid> {
-    let id = Uuid::now_v7();
+    receipts: &[&NewReceipt],
+) -> Result<()> {
+    let ids: Vec<Uuid> = receipts.iter().map(|r| r.id).collect();
+    let tenants: Vec<Uuid> = receipts.iter().map(|r| r.tenant_id).collect();
+    let url_channels: Vec<Option<&str>> = receipts
+        .iter()
+        .map(|r| r.url_channel.map(Channel::as_str))
+        .collect();
+    let channels: Vec<Option<&str>> = receipts
+        .iter()
+        .map(|r| r.channel.map(Channel::as_str))
+        .collect();
+    let received: Vec<DateTime<Utc>> = receipts.iter().map(|r| r.received_at).collect();
+    let headers: Vec<&serde_json::Value> = receipts.iter().map(|r| &r.headers).collect();
+    let bodies: Vec<&[u8]> = receipts.iter().map(|r| r.body.as_slice()).collect();
+    let problems: Vec<Option<&str>> = receipts.iter().map(|r| r.problem.as_deref()).collect();
     sqlx::query(
         "INSERT INTO receipts (id, tenant_id, url_channel, channel, received_at, headers, body, problem)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+                              $6::jsonb[], $7::bytea[], $8::text[])",
     )
-    .bind(id)
-    .bind(receipt.tenant_id)
-    .bind(receipt.url_channel.map(Channel::as_str))
-    .bind(receipt.channel.map(Channel::as_str))
-    .bind(receipt.received_at)
-    .bind(&receipt.headers)
-    .bind(receipt.body)
-    .bind(receipt.problem)
+    .bind(&ids)
+    .bind(&tenants)
+    .bind(&url_channels)
+    .bind(&channels)
+    .bind(&received)
+    .bind(&headers)
+    .bind(&bodies)
+    .bind(&problems)
     .execute(&mut **tx)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// Records the result of normalizing a stored receipt again (`switchboard reprocess`).

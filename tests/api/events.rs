@@ -154,7 +154,7 @@ async fn reprocess_normalizes_receipts_flagged_by_an_older_version(pool: PgPool)
         .await
         .expect("flag");
 
-    let report = switchboard::ingest::reprocess_flagged(&app.pool)
+    let report = switchboard::persist::reprocess_flagged(&app.pool)
         .await
         .expect("reprocess");
 

@@ -234,14 +234,9 @@ async fn two_instances_deliver_a_burst_of_1000_events_once_each(pool: PgPool) {
         switchboard::store::events::insert_synthetic_event(&mut tx, tenant_id, &event)
             .await
             .expect("event");
-        switchboard::store::deliveries::enqueue_to_endpoint(
-            &mut tx,
-            tenant_id,
-            endpoint_id,
-            &event,
-        )
-        .await
-        .expect("delivery");
+        switchboard::store::deliveries::enqueue_to_endpoint(&mut tx, endpoint_id, &event)
+            .await
+            .expect("delivery");
     }
     tx.commit().await.expect("commit");
 

@@ -1,6 +1,8 @@
 //! Signed webhook intake: what is accepted, what is refused, and what ends up stored.
 
 use reqwest::StatusCode;
+use std::time::Duration;
+
 use serde_json::Value;
 use sqlx::PgPool;
 use switchboard::store::receipts;
@@ -304,4 +306,76 @@ async fn rejected_webhooks_are_counted_in_metrics(pool: PgPool) {
         );
         assert!(metrics.contains(&line), "missing {line} in\n{metrics}");
     }
+}
+
+/// Sends `n` webhooks with distinct message ids at once and returns their statuses.
+async fn burst(app: &crate::helpers::TestApp, tenant: &str, n: usize) -> Vec<StatusCode> {
+    let text = String::from_utf8(whatsapp_text()).expect("utf-8 fixture");
+    let sends = (0..n).map(|i| {
+        let body = text.replace("wamid.", &format!("wamid.burst{i}."));
+        async move {
+            app.post_signed(tenant, body.as_bytes(), APP_SECRET)
+                .await
+                .status()
+        }
+    });
+    futures_util::future::join_all(sends).await
+}
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn concurrent_webhooks_are_group_committed_and_all_stored(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let tenant = app.create_tenant().await;
+    let statuses = burst(&app, &tenant.id, 200).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(app.receipt_count().await, 200);
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .expect("count");
+    assert_eq!(events, 200);
+}
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn one_transaction_per_request_mode_stores_the_same(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.ingest.ingest_mode = switchboard::config::IngestMode::Single;
+    })
+    .await;
+    let tenant = app.create_tenant().await;
+    let statuses = burst(&app, &tenant.id, 50).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK));
+    assert_eq!(app.receipt_count().await, 50);
+}
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn a_full_ingest_queue_answers_503_at_once_and_stores_only_what_it_acknowledged(
+    pool: PgPool,
+) {
+    let app = spawn_app_with(pool, |s| {
+        s.ingest.ingest_queue = 1;
+        s.ingest.group_committers = 1;
+        s.ingest.group_max_batch = 1000;
+        s.ingest.group_max_wait = Duration::from_millis(500);
+    })
+    .await;
+    let tenant = app.create_tenant().await;
+    let statuses = burst(&app, &tenant.id, 20).await;
+    let accepted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert_eq!(accepted + refused, 20, "{statuses:?}");
+    assert!(
+        refused > 0,
+        "a queue of one must overflow under a burst of 20"
+    );
+    assert_eq!(
+        app.receipt_count().await,
+        i64::try_from(accepted).unwrap_or(0)
+    );
 }
