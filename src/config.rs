@@ -205,7 +205,7 @@ pub struct DispatchArgs {
     #[arg(long, env = "SWITCHBOARD_RETRY_MAX_DELAY", value_parser = humantime::parse_duration, default_value = "10h")]
     pub retry_max_delay: Duration,
     /// How long a claimed delivery belongs to one worker before another may take it.
-    #[arg(long, env = "SWITCHBOARD_DELIVERY_LEASE", value_parser = humantime::parse_duration, default_value = "60s")]
+    #[arg(long = "delivery-lease", env = "SWITCHBOARD_DELIVERY_LEASE", value_parser = humantime::parse_duration, default_value = "60s")]
     pub lease: Duration,
     /// Fallback poll interval when no NOTIFY arrives.
     #[arg(long, env = "SWITCHBOARD_POLL_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]

@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod events;
+mod faults;
 mod forwarding;
 mod handshake;
 mod helpers;
