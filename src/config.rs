@@ -123,6 +123,10 @@ pub struct ServeArgs {
     /// Largest webhook body accepted, in bytes; larger ones get 413 and are not stored.
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Longest a client may take to send a webhook body; slower ones (slow-drip attacks)
+    /// get 408 and are not stored.
+    #[arg(long, env = "SWITCHBOARD_BODY_READ_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub body_read_timeout: Duration,
     /// Which parts run in this process, so ingest and dispatch can scale separately.
     #[arg(long, env = "SWITCHBOARD_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
@@ -267,6 +271,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Webhook body limit in bytes.
     pub max_body_bytes: usize,
+    /// Time limit for reading a webhook body.
+    pub body_read_timeout: Duration,
     /// Forwarding settings.
     pub dispatch: DispatchArgs,
     /// Ingest settings.
@@ -280,6 +286,7 @@ impl Settings {
             public_url: public_url.trim_end_matches('/').to_owned(),
             admin_token: None,
             max_body_bytes: 1024 * 1024,
+            body_read_timeout: Duration::from_secs(10),
             dispatch: DispatchArgs::default(),
             ingest: IngestArgs::default(),
         }
@@ -291,6 +298,7 @@ impl From<&ServeArgs> for Settings {
         Settings {
             admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
             max_body_bytes: args.max_body_bytes,
+            body_read_timeout: args.body_read_timeout,
             dispatch: args.dispatch.clone(),
             ingest: args.ingest.clone(),
             ..Settings::new(&args.public.public_url)

@@ -135,6 +135,7 @@ enum Rejection {
     TenantDisabled,
     Signature(SignatureError),
     TooLarge,
+    SlowBody,
     BadBody,
     Unavailable,
     Overloaded,
@@ -157,6 +158,11 @@ impl Rejection {
                 (StatusCode::FORBIDDEN, "invalid signature", "bad_signature")
             }
             Rejection::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body too large", "too_large"),
+            Rejection::SlowBody => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body not received in time",
+                "slow_body",
+            ),
             Rejection::BadBody => (StatusCode::BAD_REQUEST, "could not read body", "bad_body"),
             Rejection::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -250,7 +256,12 @@ async fn accept(
     if signature_header.is_none() {
         return Err(Rejection::Signature(SignatureError::Missing));
     }
-    let body = read_limited(headers, body, state.settings.max_body_bytes).await?;
+    let body = tokio::time::timeout(
+        state.settings.body_read_timeout,
+        read_limited(headers, body, state.settings.max_body_bytes),
+    )
+    .await
+    .map_err(|_| Rejection::SlowBody)??;
     let secrets = credentials.app_secrets_for(url_channel);
     signature::verify_meta_signature(signature_header, &body, &secrets)
         .map_err(Rejection::Signature)?;

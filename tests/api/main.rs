@@ -8,6 +8,7 @@ mod faults;
 mod forwarding;
 mod handshake;
 mod helpers;
+mod hostile;
 mod ingest;
 mod openapi;
 mod receiver;
