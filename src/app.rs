@@ -1,5 +1,5 @@
-//! The shared state and the HTTP application: Meta callbacks, the REST API, docs, health
-//! and metrics, all on one listener. The listener is bound before the server starts, so
+//! The shared state and the HTTP application: Meta callbacks, the REST API, docs, the
+//! dashboard, health and metrics, all on one listener. The listener is bound before the server starts, so
 //! tests can bind port 0 and ask which port they got.
 
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ use crate::config::{Role, Settings};
 use crate::dispatch::Dispatcher;
 use crate::persist::Persister;
 use crate::tenant_cache::TenantCache;
-use crate::{api, ingest};
+use crate::{api, dashboard, ingest};
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -46,8 +46,8 @@ impl AppState {
     }
 }
 
-/// The routes of the gateway: health and metrics always; Meta callbacks, the REST API and
-/// its docs unless this process only dispatches.
+/// The routes of the gateway: health and metrics always; Meta callbacks, the REST API, its
+/// docs and the dashboard unless this process only dispatches.
 pub fn routes(state: AppState, role: Role) -> impl Endpoint {
     let mut route = Route::new()
         .at("/healthz", get(healthz))
@@ -65,6 +65,7 @@ pub fn routes(state: AppState, role: Role) -> impl Endpoint {
             )
             .nest("/docs", api.swagger_ui())
             .at("/openapi.json", api.spec_endpoint())
+            .nest("/dashboard", dashboard::routes())
             .nest("/", api);
     }
     route

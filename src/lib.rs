@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod channels;
 pub mod config;
+pub mod dashboard;
 pub mod dispatch;
 pub mod error;
 pub mod event;
