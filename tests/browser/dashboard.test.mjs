@@ -131,7 +131,7 @@ const tests = {
       }
       await page.goto(`${GATEWAY_URL}/dashboard#/deliveries/${failed.id}`);
       await page.locator('.facts .badge.succeeded').waitFor();
-      await page.screenshot({ path: DOCS_SCREENSHOT, fullPage: true });
+      await page.screenshot({ path: DOCS_SCREENSHOT || `${OUT_DIR}/delivery-retried.png`, fullPage: true });
       assert.deepEqual(problems, [], 'no script errors or CSP violations');
     } finally {
       await browser.close();
