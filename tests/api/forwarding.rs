@@ -588,3 +588,59 @@ async fn endpoints_validate_input_and_stay_within_their_tenant(pool: PgPool) {
         .expect("request");
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn hostile_receivers_are_bounded_and_do_not_affect_others(pool: PgPool) {
+    let app = spawn_app_with(pool, |s| {
+        s.dispatch.delivery_timeout = Duration::from_secs(2);
+        s.dispatch.max_attempts = 1;
+    })
+    .await;
+    let tenant = app.create_tenant().await;
+    let endless = Receiver::start().await;
+    endless.script([Reply::Endless]);
+    let redirecting = Receiver::start().await;
+    redirecting.script([Reply::Redirect("http://169.254.169.254/latest/meta-data/")]);
+    let silent = Receiver::start().await;
+    silent.script([Reply::Sleep(Duration::from_secs(30))]);
+    let healthy = Receiver::start().await;
+    for receiver in [&endless, &redirecting, &silent] {
+        let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
+        ping(&app, &tenant, &endpoint).await;
+    }
+    let healthy_endpoint = app.create_endpoint(&tenant, &healthy.url, json!({})).await;
+    let started = std::time::Instant::now();
+    ping(&app, &tenant, &healthy_endpoint).await;
+
+    assert_eq!(healthy.wait_for(1, WAIT).await.len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the healthy endpoint waited for the others"
+    );
+    app.wait_for_count("SELECT count(*) FROM attempts", 4, WAIT)
+        .await;
+    let rows: Vec<(Option<i32>, Option<String>, Option<String>, bool)> = sqlx::query_as(
+        "SELECT a.status_code, a.response_body, a.error, a.succeeded FROM attempts a
+         JOIN deliveries d ON d.id = a.delivery_id JOIN endpoints e ON e.id = d.endpoint_id
+         ORDER BY e.created_at",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("attempts");
+    let (endless_row, redirect_row, silent_row) = (&rows[0], &rows[1], &rows[2]);
+    // The endless body: 200 and the first 4 KiB kept; reading stopped there.
+    assert_eq!(endless_row.0, Some(200));
+    assert_eq!(endless_row.1.as_deref().map(str::len), Some(4096));
+    // The redirect is not followed, and counts as a failure.
+    assert_eq!(redirect_row.0, Some(301));
+    assert!(!redirect_row.3);
+    // The silent one is cut off by the timeout.
+    assert_eq!(silent_row.0, None);
+    assert!(
+        silent_row
+            .2
+            .as_deref()
+            .is_some_and(|e| e.contains("timed out")),
+        "{silent_row:?}"
+    );
+}

@@ -17,6 +17,10 @@ pub enum Reply {
     RetryAfter(u16, u64),
     /// Wait this long, then answer 200.
     Sleep(Duration),
+    /// 301 to this location.
+    Redirect(&'static str),
+    /// 200 with a body that never ends.
+    Endless,
 }
 
 /// One request as received.
@@ -80,6 +84,16 @@ async fn receive(headers: &HeaderMap, body: Body, shared: Data<&Arc<Shared>>) ->
             .header("retry-after", seconds.to_string())
             .body("busy"),
         Reply::Sleep(_) => StatusCode::OK.into_response(),
+        Reply::Redirect(location) => Response::builder()
+            .status(StatusCode::MOVED_PERMANENTLY)
+            .header("location", location)
+            .finish(),
+        Reply::Endless => {
+            let chunks = futures_util::stream::repeat_with(|| {
+                Ok::<_, std::io::Error>(bytes::Bytes::from_static(&[b'x'; 8192]))
+            });
+            Response::builder().body(Body::from_bytes_stream(chunks))
+        }
     }
 }
 
