@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use standardwebhooks::Webhook;
 use switchboard::config::Role;
 use switchboard::dispatch::Dispatcher;
+use switchboard::store::deliveries::Attempt;
 
 use crate::helpers::{
     fixture, spawn_app, spawn_app_as, spawn_app_with, whatsapp_text, TestApp, TestTenant,
@@ -619,8 +620,10 @@ async fn hostile_receivers_are_bounded_and_do_not_affect_others(pool: PgPool) {
     );
     app.wait_for_count("SELECT count(*) FROM attempts", 4, WAIT)
         .await;
-    let rows: Vec<(Option<i32>, Option<String>, Option<String>, bool)> = sqlx::query_as(
-        "SELECT a.status_code, a.response_body, a.error, a.succeeded FROM attempts a
+    let rows: Vec<Attempt> = sqlx::query_as(
+        "SELECT a.id, a.delivery_id, a.attempt_number, a.started_at, a.duration_ms, a.status_code,
+                a.response_body, a.error, a.succeeded
+         FROM attempts a
          JOIN deliveries d ON d.id = a.delivery_id JOIN endpoints e ON e.id = d.endpoint_id
          ORDER BY e.created_at",
     )
