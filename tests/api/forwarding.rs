@@ -632,16 +632,19 @@ async fn hostile_receivers_are_bounded_and_do_not_affect_others(pool: PgPool) {
     .expect("attempts");
     let (endless_row, redirect_row, silent_row) = (&rows[0], &rows[1], &rows[2]);
     // The endless body: 200 and the first 4 KiB kept; reading stopped there.
-    assert_eq!(endless_row.0, Some(200));
-    assert_eq!(endless_row.1.as_deref().map(str::len), Some(4096));
+    assert_eq!(endless_row.status_code, Some(200));
+    assert_eq!(
+        endless_row.response_body.as_deref().map(str::len),
+        Some(4096)
+    );
     // The redirect is not followed, and counts as a failure.
-    assert_eq!(redirect_row.0, Some(301));
-    assert!(!redirect_row.3);
+    assert_eq!(redirect_row.status_code, Some(301));
+    assert!(!redirect_row.succeeded);
     // The silent one is cut off by the timeout.
-    assert_eq!(silent_row.0, None);
+    assert_eq!(silent_row.status_code, None);
     assert!(
         silent_row
-            .2
+            .error
             .as_deref()
             .is_some_and(|e| e.contains("timed out")),
         "{silent_row:?}"
