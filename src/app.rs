@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Role, Settings};
 use crate::dispatch::Dispatcher;
-use crate::{api, ingest};
+use crate::request_id::RequestId;
+use crate::{api, health, ingest};
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -38,10 +39,11 @@ impl AppState {
 }
 
 /// The routes of the gateway: health and metrics always; Meta callbacks, the REST API and
-/// its docs unless this process only dispatches.
+/// its docs unless this process only dispatches. Every request gets a request id.
 pub fn routes(state: AppState, role: Role) -> impl Endpoint {
     let mut route = Route::new()
-        .at("/healthz", get(healthz))
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
         .at("/metrics", get(metrics));
     if role != Role::Dispatcher {
         let api = api::service(&state);
@@ -61,17 +63,13 @@ pub fn routes(state: AppState, role: Role) -> impl Endpoint {
     route
         .data(state)
         .catch_all_error(api::error::any_error_to_json)
+        .with(RequestId)
 }
 
-/// `GET /healthz`: the process is up and serving.
-#[handler]
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format, with the outbox gauges measured now.
 #[handler]
 async fn metrics(state: Data<&AppState>) -> Response {
+    crate::metrics::refresh_outbox(&state.pool).await;
     state
         .metrics
         .render()
