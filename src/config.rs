@@ -128,6 +128,8 @@ pub struct ServeArgs {
     pub role: Role,
     #[command(flatten)]
     pub dispatch: DispatchArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 /// The parts of `serve`.
@@ -213,6 +215,36 @@ impl Default for DispatchArgs {
     }
 }
 
+/// How long stored data is kept. Each age is optional: absent or `0` keeps that data
+/// forever, which is the default so that nothing is deleted unless the operator asks.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Delete raw receipts (the signed bodies as received) older than this, e.g. `30days`.
+    #[arg(long, env = "SWITCHBOARD_RETAIN_RECEIPTS", value_parser = humantime::parse_duration)]
+    pub retain_receipts: Option<Duration>,
+    /// Delete events older than this, with their finished deliveries and attempts; events
+    /// with a delivery still pending are kept until it is done.
+    #[arg(long, env = "SWITCHBOARD_RETAIN_EVENTS", value_parser = humantime::parse_duration)]
+    pub retain_events: Option<Duration>,
+    /// Delete delivery attempts (the delivery log) older than this.
+    #[arg(long, env = "SWITCHBOARD_RETAIN_ATTEMPTS", value_parser = humantime::parse_duration)]
+    pub retain_attempts: Option<Duration>,
+    /// How often the purge runs when any retention is set.
+    #[arg(long, env = "SWITCHBOARD_RETENTION_INTERVAL", value_parser = humantime::parse_duration, default_value = "1h")]
+    pub retention_interval: Duration,
+}
+
+impl Default for RetentionArgs {
+    fn default() -> Self {
+        RetentionArgs {
+            retain_receipts: None,
+            retain_events: None,
+            retain_attempts: None,
+            retention_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// Settings the running gateway needs, separated from clap so tests can build them directly.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -246,5 +278,29 @@ impl From<&ServeArgs> for Settings {
             dispatch: args.dispatch.clone(),
             ..Settings::new(&args.public.public_url)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn retention_ages_are_optional_and_parse_human_durations() {
+        let cli = Cli::parse_from(["switchboard", "serve", "--retain-events", "90days"]);
+        let Command::Serve(args) = cli.command else {
+            panic!("serve expected");
+        };
+        assert_eq!(
+            args.retention.retain_events,
+            Some(Duration::from_secs(90 * 86400))
+        );
+        assert_eq!(args.retention.retain_receipts, None);
     }
 }

@@ -16,6 +16,7 @@ pub mod health;
 pub mod ingest;
 pub mod metrics;
 pub mod request_id;
+pub mod retention;
 pub mod signature;
 pub mod store;
 pub mod telemetry;

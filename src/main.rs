@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use switchboard::api::tenants::{create_tenant, NewTenant};
 use switchboard::app::{AppState, Application};
 use switchboard::config::{Cli, Command, ServeArgs, Settings, TenantCommand, TenantCreateArgs};
-use switchboard::{api, channels, ingest, store, telemetry};
+use switchboard::{api, channels, ingest, retention, store, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -62,7 +62,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the admin API will answer 401");
     }
-    let app = Application::bind(args.bind, AppState::new(pool, settings), args.role)
+    let app = Application::bind(args.bind, AppState::new(pool.clone(), settings), args.role)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     let shutdown = CancellationToken::new();
@@ -71,7 +71,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         trigger.cancel();
     });
-    app.run_until(shutdown).await?;
+    let purger = tokio::spawn(retention::run(pool, args.retention, shutdown.clone()));
+    let served = app.run_until(shutdown.clone()).await;
+    // Whatever stopped the gateway stops the purge too.
+    shutdown.cancel();
+    purger.await?;
+    served?;
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -414,6 +414,20 @@ pub async fn recover_endpoint_of_tenant(
     Ok(Some(requeued + u64::try_from(queued).unwrap_or(0)))
 }
 
+/// Deletes up to `limit` attempts started before `cutoff` and returns how many went.
+#[tracing::instrument(skip(db))]
+pub async fn purge_attempts_before(db: &PgPool, cutoff: DateTime<Utc>, limit: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM attempts WHERE id IN (
+             SELECT id FROM attempts WHERE started_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 /// The size of the outbox, for the `/metrics` gauges: how much waits, and for how long the
 /// oldest due delivery has waited (0 when nothing is due), which is what an alert watches.
 #[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]

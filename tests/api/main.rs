@@ -12,4 +12,5 @@ mod metrics;
 mod openapi;
 mod receiver;
 mod request_id;
+mod retention;
 mod tenants;
