@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use uuid::Uuid;
+
+use crate::event::Channel;
 
 /// The default keeps `cargo run -- serve` working on a developer machine with a local Postgres.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/switchboard";
@@ -46,6 +49,64 @@ pub enum Command {
     Reprocess(DatabaseArgs),
     /// Print the OpenAPI document of the REST API.
     Openapi(PublicUrlArgs),
+    /// Send realistic, correctly signed Meta webhooks to a gateway (try it without Meta).
+    Simulate(SimulateArgs),
+    /// Receive forwarded events on 127.0.0.1, verify their signatures and print them.
+    Listen(ListenArgs),
+}
+
+/// Arguments of `switchboard simulate`.
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Print the channels and kinds that can be sent, with the events each yields.
+    #[arg(long, exclusive = true)]
+    pub list: bool,
+    /// `whatsapp`, `messenger` or `instagram`.
+    #[arg(required = true, value_parser = parse_channel)]
+    pub channel: Option<Channel>,
+    /// What to send, e.g. `text`, `image`, `status-read` (see --list).
+    #[arg(required = true)]
+    pub kind: Option<String>,
+    /// Public id of the tenant whose callback URL receives the webhooks.
+    #[arg(long, env = "SWITCHBOARD_SIMULATE_TENANT", required = true)]
+    pub tenant: Option<Uuid>,
+    /// The tenant's Meta app secret, which signs the bodies.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_SIMULATE_SECRET",
+        hide_env_values = true,
+        required = true
+    )]
+    pub secret: Option<String>,
+    /// Base URL of the gateway.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_SIMULATE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+    /// How many webhooks to send; each is a distinct occurrence (fresh ids and times).
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+}
+
+/// Arguments of `switchboard listen`.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// Port on 127.0.0.1; 0 picks a free one (printed at start).
+    #[arg(long, env = "SWITCHBOARD_LISTEN_PORT", default_value_t = 8090)]
+    pub port: u16,
+    /// The endpoint's signing secret (`whsec_…`), as the API returned it.
+    #[arg(long, env = "SWITCHBOARD_LISTEN_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Also print each event's JSON, not only its summary line.
+    #[arg(long, default_value_t = false)]
+    pub json: bool,
+}
+
+fn parse_channel(name: &str) -> Result<Channel, String> {
+    Channel::parse(name)
+        .ok_or_else(|| format!("unknown channel {name:?}: whatsapp, messenger or instagram"))
 }
 
 /// Tenant subcommands.
@@ -302,5 +363,32 @@ mod tests {
             Some(Duration::from_secs(90 * 86400))
         );
         assert_eq!(args.retention.retain_receipts, None);
+    }
+
+    #[test]
+    fn simulate_needs_its_target_unless_listing() {
+        assert!(Cli::try_parse_from(["switchboard", "simulate", "--list"]).is_ok());
+        assert!(Cli::try_parse_from(["switchboard", "simulate", "whatsapp", "text"]).is_err());
+        assert!(Cli::try_parse_from(["switchboard", "simulate", "--list", "whatsapp"]).is_err());
+        let tenant = Uuid::now_v7().to_string();
+        let cli = Cli::try_parse_from([
+            "switchboard",
+            "simulate",
+            "instagram",
+            "text",
+            "--tenant",
+            &tenant,
+            "--secret",
+            "s",
+        ]);
+        let Ok(Cli {
+            command: Command::Simulate(args),
+            ..
+        }) = cli
+        else {
+            panic!("simulate expected");
+        };
+        assert_eq!(args.channel, Some(Channel::Instagram));
+        assert_eq!(args.count, 1);
     }
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use switchboard::api::tenants::{create_tenant, NewTenant};
 use switchboard::app::{AppState, Application};
 use switchboard::config::{Cli, Command, ServeArgs, Settings, TenantCommand, TenantCreateArgs};
-use switchboard::{api, channels, ingest, retention, store, telemetry};
+use switchboard::{api, channels, ingest, listen, retention, simulate, store, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -43,6 +43,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 report.checked, report.fixed, report.events
             );
         }
+        Command::Simulate(args) if args.list => print!("{}", simulate::catalogue()),
+        Command::Simulate(args) => {
+            if simulate::run(&args).await? > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Listen(args) => listen::run(args, shutdown_signal()).await?,
         Command::Openapi(public) => {
             // The spec needs no database; a lazy pool never connects.
             let pool =

@@ -13,4 +13,5 @@ mod openapi;
 mod receiver;
 mod request_id;
 mod retention;
+mod simulate;
 mod tenants;
