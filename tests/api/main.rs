@@ -13,5 +13,6 @@ mod openapi;
 mod receiver;
 mod request_id;
 mod retention;
+mod shutdown;
 mod simulate;
 mod tenants;
