@@ -17,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Role, Settings};
 use crate::dispatch::Dispatcher;
 use crate::persist::Persister;
+use crate::request_id::RequestId;
 use crate::tenant_cache::TenantCache;
-use crate::{api, dashboard, ingest};
+use crate::{api, dashboard, health, ingest};
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]
@@ -47,10 +48,11 @@ impl AppState {
 }
 
 /// The routes of the gateway: health and metrics always; Meta callbacks, the REST API, its
-/// docs and the dashboard unless this process only dispatches.
+/// docs and the dashboard unless this process only dispatches. Every request gets a request id.
 pub fn routes(state: AppState, role: Role) -> impl Endpoint {
     let mut route = Route::new()
-        .at("/healthz", get(healthz))
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
         .at("/metrics", get(metrics));
     if role != Role::Dispatcher {
         let api = api::service(&state);
@@ -71,17 +73,13 @@ pub fn routes(state: AppState, role: Role) -> impl Endpoint {
     route
         .data(state)
         .catch_all_error(api::error::any_error_to_json)
+        .with(RequestId)
 }
 
-/// `GET /healthz`: the process is up and serving.
-#[handler]
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format, with the outbox gauges measured now.
 #[handler]
 async fn metrics(state: Data<&AppState>) -> Response {
+    crate::metrics::refresh_outbox(&state.pool).await;
     state
         .metrics
         .render()

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use uuid::Uuid;
+
+use crate::event::Channel;
 
 /// The default keeps `cargo run -- serve` working on a developer machine with a local Postgres.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/switchboard";
@@ -46,6 +49,64 @@ pub enum Command {
     Reprocess(DatabaseArgs),
     /// Print the OpenAPI document of the REST API.
     Openapi(PublicUrlArgs),
+    /// Send realistic, correctly signed Meta webhooks to a gateway (try it without Meta).
+    Simulate(SimulateArgs),
+    /// Receive forwarded events on 127.0.0.1, verify their signatures and print them.
+    Listen(ListenArgs),
+}
+
+/// Arguments of `switchboard simulate`.
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Print the channels and kinds that can be sent, with the events each yields.
+    #[arg(long, exclusive = true)]
+    pub list: bool,
+    /// `whatsapp`, `messenger` or `instagram`.
+    #[arg(required = true, value_parser = parse_channel)]
+    pub channel: Option<Channel>,
+    /// What to send, e.g. `text`, `image`, `status-read` (see --list).
+    #[arg(required = true)]
+    pub kind: Option<String>,
+    /// Public id of the tenant whose callback URL receives the webhooks.
+    #[arg(long, env = "SWITCHBOARD_SIMULATE_TENANT", required = true)]
+    pub tenant: Option<Uuid>,
+    /// The tenant's Meta app secret, which signs the bodies.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_SIMULATE_SECRET",
+        hide_env_values = true,
+        required = true
+    )]
+    pub secret: Option<String>,
+    /// Base URL of the gateway.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_SIMULATE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: String,
+    /// How many webhooks to send; each is a distinct occurrence (fresh ids and times).
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+}
+
+/// Arguments of `switchboard listen`.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// Port on 127.0.0.1; 0 picks a free one (printed at start).
+    #[arg(long, env = "SWITCHBOARD_LISTEN_PORT", default_value_t = 8090)]
+    pub port: u16,
+    /// The endpoint's signing secret (`whsec_…`), as the API returned it.
+    #[arg(long, env = "SWITCHBOARD_LISTEN_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Also print each event's JSON, not only its summary line.
+    #[arg(long, default_value_t = false)]
+    pub json: bool,
+}
+
+fn parse_channel(name: &str) -> Result<Channel, String> {
+    Channel::parse(name)
+        .ok_or_else(|| format!("unknown channel {name:?}: whatsapp, messenger or instagram"))
 }
 
 /// Tenant subcommands.
@@ -134,6 +195,8 @@ pub struct ServeArgs {
     pub dispatch: DispatchArgs,
     #[command(flatten)]
     pub ingest: IngestArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
 }
 
 /// How accepted webhooks are written.
@@ -262,6 +325,36 @@ impl Default for DispatchArgs {
     }
 }
 
+/// How long stored data is kept. Each age is optional: absent or `0` keeps that data
+/// forever, which is the default so that nothing is deleted unless the operator asks.
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Delete raw receipts (the signed bodies as received) older than this, e.g. `30days`.
+    #[arg(long, env = "SWITCHBOARD_RETAIN_RECEIPTS", value_parser = humantime::parse_duration)]
+    pub retain_receipts: Option<Duration>,
+    /// Delete events older than this, with their finished deliveries and attempts; events
+    /// with a delivery still pending are kept until it is done.
+    #[arg(long, env = "SWITCHBOARD_RETAIN_EVENTS", value_parser = humantime::parse_duration)]
+    pub retain_events: Option<Duration>,
+    /// Delete delivery attempts (the delivery log) older than this.
+    #[arg(long, env = "SWITCHBOARD_RETAIN_ATTEMPTS", value_parser = humantime::parse_duration)]
+    pub retain_attempts: Option<Duration>,
+    /// How often the purge runs when any retention is set.
+    #[arg(long, env = "SWITCHBOARD_RETENTION_INTERVAL", value_parser = humantime::parse_duration, default_value = "1h")]
+    pub retention_interval: Duration,
+}
+
+impl Default for RetentionArgs {
+    fn default() -> Self {
+        RetentionArgs {
+            retain_receipts: None,
+            retain_events: None,
+            retain_attempts: None,
+            retention_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// Settings the running gateway needs, separated from clap so tests can build them directly.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -303,5 +396,56 @@ impl From<&ServeArgs> for Settings {
             ingest: args.ingest.clone(),
             ..Settings::new(&args.public.public_url)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn retention_ages_are_optional_and_parse_human_durations() {
+        let cli = Cli::parse_from(["switchboard", "serve", "--retain-events", "90days"]);
+        let Command::Serve(args) = cli.command else {
+            panic!("serve expected");
+        };
+        assert_eq!(
+            args.retention.retain_events,
+            Some(Duration::from_secs(90 * 86400))
+        );
+        assert_eq!(args.retention.retain_receipts, None);
+    }
+
+    #[test]
+    fn simulate_needs_its_target_unless_listing() {
+        assert!(Cli::try_parse_from(["switchboard", "simulate", "--list"]).is_ok());
+        assert!(Cli::try_parse_from(["switchboard", "simulate", "whatsapp", "text"]).is_err());
+        assert!(Cli::try_parse_from(["switchboard", "simulate", "--list", "whatsapp"]).is_err());
+        let tenant = Uuid::now_v7().to_string();
+        let cli = Cli::try_parse_from([
+            "switchboard",
+            "simulate",
+            "instagram",
+            "text",
+            "--tenant",
+            &tenant,
+            "--secret",
+            "s",
+        ]);
+        let Ok(Cli {
+            command: Command::Simulate(args),
+            ..
+        }) = cli
+        else {
+            panic!("simulate expected");
+        };
+        assert_eq!(args.channel, Some(Channel::Instagram));
+        assert_eq!(args.count, 1);
     }
 }

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use switchboard::api::tenants::{create_tenant, NewTenant};
 use switchboard::app::{AppState, Application};
 use switchboard::config::{Cli, Command, ServeArgs, Settings, TenantCommand, TenantCreateArgs};
-use switchboard::{api, channels, persist, store, telemetry};
+use switchboard::{api, channels, listen, persist, retention, simulate, store, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -43,6 +43,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 report.checked, report.fixed, report.events
             );
         }
+        Command::Simulate(args) if args.list => print!("{}", simulate::catalogue()),
+        Command::Simulate(args) => {
+            if simulate::run(&args).await? > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Listen(args) => listen::run(args, shutdown_signal()).await?,
         Command::Openapi(public) => {
             // The spec needs no database; a lazy pool never connects.
             let pool =
@@ -62,7 +69,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if settings.admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the admin API will answer 401");
     }
-    let app = Application::bind(args.bind, AppState::new(pool, settings), args.role)
+    let app = Application::bind(args.bind, AppState::new(pool.clone(), settings), args.role)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
     let shutdown = CancellationToken::new();
@@ -71,7 +78,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         trigger.cancel();
     });
-    app.run_until(shutdown).await?;
+    let purger = tokio::spawn(retention::run(pool, args.retention, shutdown.clone()));
+    let served = app.run_until(shutdown.clone()).await;
+    // Whatever stopped the gateway stops the purge too.
+    shutdown.cancel();
+    purger.await?;
+    served?;
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -86,6 +86,12 @@ fn endpoint_key(secret: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// True for a well-formed `whsec_<base64>` secret, so tools can refuse a wrong value at
+/// start rather than fail every verification.
+pub fn is_endpoint_secret(secret: &str) -> bool {
+    endpoint_key(secret).is_some_and(|key| !key.is_empty())
+}
+
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` for one secret.
 pub fn standard_webhooks_signature(
     secret: &str,

@@ -194,6 +194,11 @@ impl Dispatcher {
         if disabled {
             tracing::warn!(endpoint_id = %delivery.endpoint_id, "endpoint disabled after consecutive failures");
         }
+        match next {
+            Next::Succeeded => crate::metrics::delivery_finished("succeeded"),
+            Next::Failed => crate::metrics::delivery_finished("failed"),
+            Next::RetryAt(_) => {}
+        }
         tracing::debug!(delivery_id = %delivery.id, ?next, status = ?record.status_code, "attempt recorded");
         Ok(())
     }

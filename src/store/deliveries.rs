@@ -422,6 +422,43 @@ pub async fn recover_endpoint_of_tenant(
     Ok(Some(requeued + u64::try_from(queued).unwrap_or(0)))
 }
 
+/// Deletes up to `limit` attempts started before `cutoff` and returns how many went.
+#[tracing::instrument(skip(db))]
+pub async fn purge_attempts_before(db: &PgPool, cutoff: DateTime<Utc>, limit: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM attempts WHERE id IN (
+             SELECT id FROM attempts WHERE started_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// The size of the outbox, for the `/metrics` gauges: how much waits, and for how long the
+/// oldest due delivery has waited (0 when nothing is due), which is what an alert watches.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+pub struct Backlog {
+    /// Pending deliveries, due now or scheduled for a retry.
+    pub pending: i64,
+    /// Seconds since the oldest due pending delivery became due.
+    pub oldest_due_seconds: f64,
+}
+
+/// Measures the outbox; both parts come from the `deliveries_due` partial index.
+#[tracing::instrument(skip(db))]
+pub async fn outbox_backlog(db: &PgPool) -> Result<Backlog> {
+    Ok(sqlx::query_as::<_, Backlog>(
+        "SELECT count(*) AS pending,
+                COALESCE(EXTRACT(EPOCH FROM now() - min(next_attempt_at) FILTER (WHERE next_attempt_at <= now())), 0)::float8
+                    AS oldest_due_seconds
+         FROM deliveries WHERE state = 'pending'",
+    )
+    .fetch_one(db)
+    .await?)
+}
+
 async fn notify(db: &PgPool) -> Result<()> {
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(NOTIFY_CHANNEL)

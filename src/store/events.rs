@@ -172,3 +172,22 @@ pub async fn insert_synthetic_event(
     .await?;
     Ok(())
 }
+
+/// Deletes up to `limit` events stored before `cutoff` and returns how many went; their
+/// deliveries and attempts go with them (cascade). An event with a delivery still pending
+/// is kept: deleting it would silently cancel a forward the tenant is owed.
+#[tracing::instrument(skip(db))]
+pub async fn purge_events_before(db: &PgPool, cutoff: DateTime<Utc>, limit: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM events WHERE id IN (
+             SELECT e.id FROM events e
+             WHERE e.created_at < $1
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.state = 'pending')
+             LIMIT $2 FOR UPDATE OF e SKIP LOCKED)",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .execute(db)
+    .await?
+    .rows_affected())
+}

@@ -15,6 +15,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
 
 use crate::config::DatabaseArgs;
+use crate::error::Result;
 
 /// The migrations in `migrations/`, embedded in the binary so a deploy is one file.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -41,4 +42,26 @@ pub async fn connect_and_migrate(args: &DatabaseArgs) -> anyhow::Result<PgPool> 
     let pool = pool_options(args).connect(&args.database_url).await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Versions of the embedded migrations that the database has not applied successfully:
+/// empty when the schema is what this binary expects. Newer migrations applied by a newer
+/// instance (a rolling deploy) do not count against it.
+#[tracing::instrument(skip(db))]
+pub async fn pending_migrations(db: &PgPool) -> Result<Vec<i64>> {
+    let applied: Vec<i64> =
+        match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(db)
+            .await
+        {
+            Ok(applied) => applied,
+            // No bookkeeping table yet: nothing was ever migrated.
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(err) => return Err(err.into()),
+        };
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| m.version)
+        .collect())
 }

@@ -119,3 +119,18 @@ pub async fn receipts_of_tenant(db: &PgPool, tenant_id: Uuid) -> Result<Vec<Rece
     .fetch_all(db)
     .await?)
 }
+
+/// Deletes up to `limit` receipts received before `cutoff` and returns how many went. Rows
+/// another instance is purging are skipped, so purgers never wait on each other.
+#[tracing::instrument(skip(db))]
+pub async fn purge_receipts_before(db: &PgPool, cutoff: DateTime<Utc>, limit: i64) -> Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM receipts WHERE id IN (
+             SELECT id FROM receipts WHERE received_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(cutoff)
+    .bind(limit)
+    .execute(db)
+    .await?
+    .rows_affected())
+}

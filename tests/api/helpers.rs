@@ -19,6 +19,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// Cancel to stop the gateway (HTTP and dispatcher) as SIGTERM would.
     pub shutdown: CancellationToken,
+    /// The gateway's task; ends once a shutdown has drained HTTP and the dispatcher.
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub pool: PgPool,
     pub client: reqwest::Client,
 }
@@ -61,10 +63,11 @@ pub async fn spawn_app_as(pool: PgPool, role: Role, tweak: impl FnOnce(&mut Sett
     .expect("bind an ephemeral port");
     let addr = app.addr();
     let shutdown = CancellationToken::new();
-    tokio::spawn(app.run_until(shutdown.clone()));
+    let server = tokio::spawn(app.run_until(shutdown.clone()));
     TestApp {
         addr,
         shutdown,
+        server,
         pool,
         client: reqwest::Client::builder()
             .no_proxy()

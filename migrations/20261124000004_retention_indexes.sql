@@ -1,0 +1,8 @@
+-- Retention purges old rows by age in small batches; these indexes keep each batch an
+-- index range scan instead of a sequential scan of the whole table.
+CREATE INDEX receipts_received ON receipts (received_at);
+CREATE INDEX events_created ON events (created_at);
+CREATE INDEX attempts_started ON attempts (started_at);
+-- Deleting a receipt sets events.receipt_id to NULL: without this index every deleted
+-- receipt would scan all events.
+CREATE INDEX events_receipt ON events (receipt_id);
