@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway: Meta callbacks, REST API and health endpoints.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create the database if missing and apply pending migrations, then exit.
     Migrate(DatabaseArgs),
     /// Manage tenants without the REST API (for bootstrapping and scripts).
@@ -53,6 +53,37 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Receive forwarded events on 127.0.0.1, verify their signatures and print them.
     Listen(ListenArgs),
+    /// Load a running gateway with signed webhooks and report throughput and latency.
+    Bench(BenchArgs),
+}
+
+/// Arguments of `switchboard bench` (see `scripts/bench.sh`, which starts the gateway).
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Base URL of the gateway under test (started with --allow-private-destinations).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The gateway's admin token, to create the bench tenant.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: String,
+    /// Webhooks to send.
+    #[arg(long, default_value_t = 20_000)]
+    pub count: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Target rate in webhooks per second; 0 sends as fast as the connections allow.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Process id of the gateway, to report its peak RSS.
+    #[arg(long)]
+    pub gateway_pid: Option<u32>,
+    /// Name of this run in the summary line.
+    #[arg(long, default_value = "run")]
+    pub label: String,
+    /// How long to wait for deliveries after the last send, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub drain_timeout_secs: u64,
 }
 
 /// Arguments of `switchboard simulate`.

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod app;
+pub mod bench;
 pub mod channels;
 pub mod config;
 pub mod dashboard;

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use switchboard::api::tenants::{create_tenant, NewTenant};
 use switchboard::app::{AppState, Application};
 use switchboard::config::{Cli, Command, ServeArgs, Settings, TenantCommand, TenantCreateArgs};
-use switchboard::{api, channels, listen, persist, retention, simulate, store, telemetry};
+use switchboard::{api, bench, channels, listen, persist, retention, simulate, store, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(args) => serve(args).await?,
+        Command::Serve(args) => serve(*args).await?,
         Command::Migrate(db) => {
             store::connect_and_migrate(&db).await?;
             println!("migrations applied");
@@ -50,6 +50,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Listen(args) => listen::run(args, shutdown_signal()).await?,
+        Command::Bench(args) => bench::run(&args).await?,
         Command::Openapi(public) => {
             // The spec needs no database; a lazy pool never connects.
             let pool =
