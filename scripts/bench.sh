@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Load harness: starts a release gateway on loopback for each ingest mode (group commit,
+# Load harness (all traffic on loopback): starts a release gateway on loopback for each ingest mode (group commit,
 # then one transaction per request), runs `switchboard bench` against it, stops it, and
 # prints both summaries. Bounded in count; loopback only.
 #
 #   scripts/bench.sh                 # 20000 webhooks per mode, 64 connections
 #   COUNT=5000 CONCURRENCY=32 RATE=2000 scripts/bench.sh
+# The sink is one endpoint, so its per-endpoint cap (PER_ENDPOINT, default 64) is the
+# dispatcher's whole concurrency here; GATEWAY_FLAGS adds any other serve flag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +29,8 @@ for mode in $MODES; do
   db="switchboard_bench_${mode}_$$"
   RUST_LOG=warn "$BIN" serve --database-url "$SERVER/$db" --bind "127.0.0.1:$PORT" \
     --public-url "http://127.0.0.1:$PORT" --admin-token "$TOKEN" \
-    --allow-private-destinations --ingest-mode "$mode" &
+    --allow-private-destinations --ingest-mode "$mode" \
+    --max-in-flight-per-endpoint "${PER_ENDPOINT:-64}" ${GATEWAY_FLAGS:-} &
   gateway_pid=$!
   for _ in $(seq 1 100); do
     curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::config::DispatchArgs;
 use crate::error::Result;
-use crate::store::deliveries::{self, Claimed, Next};
+use crate::store::deliveries::{self, Claimed, InFlight, Next};
 use crate::store::endpoints;
 use schedule::RetryPolicy;
 use send::Sender;
@@ -75,13 +75,17 @@ impl Dispatcher {
         })
     }
 
-    fn busy_endpoints(&self) -> Vec<Uuid> {
+    /// What this worker has in flight per endpoint, for the next claim.
+    fn in_flight(&self) -> InFlight {
         let counts = lock(&self.per_endpoint);
-        counts
-            .iter()
-            .filter(|(_, n)| **n >= self.settings.max_in_flight_per_endpoint.max(1))
-            .map(|(id, _)| *id)
-            .collect()
+        InFlight {
+            endpoint_ids: counts.keys().copied().collect(),
+            counts: counts
+                .values()
+                .map(|n| i32::try_from(*n).unwrap_or(i32::MAX))
+                .collect(),
+            cap: i32::try_from(self.settings.max_in_flight_per_endpoint.max(1)).unwrap_or(i32::MAX),
+        }
     }
 
     /// Takes a global slot and a slot of the endpoint, or `None` if either is full.
@@ -100,8 +104,8 @@ impl Dispatcher {
         })
     }
 
-    /// Claims what is due and fits in the free slots; deliveries that do not fit are
-    /// released at once for the next round or another worker.
+    /// Claims what is due and fits in the free slots (overall and per endpoint); a delivery
+    /// that no longer fits (a race with a finishing attempt) is released at once.
     async fn claim(&self) -> Result<Vec<(Claimed, Slot)>> {
         let free = self.slots.available_permits();
         if free == 0 {
@@ -110,7 +114,7 @@ impl Dispatcher {
         let claimed = deliveries::claim_due(
             &self.pool,
             i64::try_from(free).unwrap_or(i64::MAX),
-            &self.busy_endpoints(),
+            &self.in_flight(),
             self.settings.lease,
         )
         .await?;
@@ -233,6 +237,8 @@ impl Dispatcher {
                 () = tokio::time::sleep(self.settings.poll_interval) => {}
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
+            // Reap everything that finished meanwhile, so one claim refills all free slots.
+            while in_flight.try_join_next().is_some() {}
             if listener.is_none() {
                 listener = self.listen().await;
             }

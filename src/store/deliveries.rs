@@ -155,27 +155,53 @@ pub struct Claimed {
     pub payload: String,
 }
 
+/// How many deliveries this worker already has in flight per endpoint, so a claim takes
+/// no more from an endpoint than its remaining slots.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight {
+    pub endpoint_ids: Vec<Uuid>,
+    pub counts: Vec<i32>,
+    /// Slots per endpoint.
+    pub cap: i32,
+}
+
 /// Claims up to `limit` due deliveries of enabled endpoints, skipping rows other workers
-/// hold and endpoints listed in `busy` (already at their concurrency cap here).
-#[tracing::instrument(skip(db, busy))]
+/// hold, and at most the free slots of each endpoint: endpoints already at their cap are
+/// left out of the scan, so a slow endpoint's backlog cannot hide the others' work.
+#[tracing::instrument(skip(db, in_flight))]
 pub async fn claim_due(
     db: &PgPool,
     limit: i64,
-    busy: &[Uuid],
+    in_flight: &InFlight,
     lease: Duration,
 ) -> Result<Vec<Claimed>> {
     let lease = chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::hours(1));
     Ok(sqlx::query_as::<_, Claimed>(
-        "WITH due AS (
-             SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+        "WITH busy AS (
+             SELECT * FROM UNNEST($2::uuid[], $3::int[]) AS b(endpoint_id, in_flight)
+         ), window_rows AS (
+             SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
              WHERE d.state = 'pending' AND d.next_attempt_at <= now()
                AND (d.locked_until IS NULL OR d.locked_until < now())
-               AND e.enabled AND NOT (d.endpoint_id = ANY($2))
+               AND d.endpoint_id NOT IN (SELECT endpoint_id FROM busy WHERE in_flight >= $4)
              ORDER BY d.next_attempt_at
+             LIMIT 2000
+         ), ranked AS (
+             SELECT w.id, w.next_attempt_at, w.endpoint_id,
+                    row_number() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at) AS rank
+             FROM window_rows w JOIN endpoints e ON e.id = w.endpoint_id AND e.enabled
+         ), fitting AS (
+             SELECT r.id FROM ranked r LEFT JOIN busy b ON b.endpoint_id = r.endpoint_id
+             WHERE r.rank <= $4 - COALESCE(b.in_flight, 0)
+             ORDER BY r.next_attempt_at
              LIMIT $1
-             FOR UPDATE OF d SKIP LOCKED
+         ), due AS (
+             SELECT d.id FROM deliveries d
+             WHERE d.id IN (SELECT id FROM fitting) AND d.state = 'pending'
+               AND (d.locked_until IS NULL OR d.locked_until < now())
+             FOR UPDATE SKIP LOCKED
          ), claimed AS (
-             UPDATE deliveries d SET locked_until = now() + $3::interval, lease_token = gen_random_uuid()
+             UPDATE deliveries d SET locked_until = now() + $5::interval, lease_token = gen_random_uuid()
              FROM due WHERE d.id = due.id
              RETURNING d.id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_token
          )
@@ -187,7 +213,9 @@ pub async fn claim_due(
          JOIN events ev ON ev.id = c.event_id",
     )
     .bind(limit)
-    .bind(busy)
+    .bind(&in_flight.endpoint_ids)
+    .bind(&in_flight.counts)
+    .bind(in_flight.cap)
     .bind(lease)
     .fetch_all(db)
     .await?)
