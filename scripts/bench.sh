@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load harness (all traffic on loopback): starts a release gateway on loopback for each ingest mode (group commit,
+# Load harness: starts a release gateway on loopback for each ingest mode (group commit,
 # then one transaction per request), runs `switchboard bench` against it, stops it, and
 # prints both summaries. Bounded in count; loopback only.
 #
