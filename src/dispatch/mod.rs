@@ -178,25 +178,28 @@ impl Dispatcher {
         record: &deliveries::AttemptRecord,
         next: Next,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
         let kept =
-            deliveries::finish_attempt(&mut tx, delivery.id, delivery.lease_token, record, next)
+            deliveries::finish_attempt(&self.pool, delivery.id, delivery.lease_token, record, next)
                 .await?;
         if !kept {
             tracing::warn!(delivery_id = %delivery.id, "lease lost before the attempt was recorded");
             return Ok(());
         }
-        let disabled = endpoints::record_endpoint_outcome(
-            &mut tx,
-            delivery.endpoint_id,
-            record.succeeded,
-            self.settings.disable_after_failures,
-            self.settings.disable_after,
-        )
-        .await?;
-        tx.commit().await?;
-        if disabled {
-            tracing::warn!(endpoint_id = %delivery.endpoint_id, "endpoint disabled after consecutive failures");
+        // The failure streak changes on every failure, and on a success only if there was one.
+        if !record.succeeded || delivery.endpoint_failures > 0 {
+            let mut tx = self.pool.begin().await?;
+            let disabled = endpoints::record_endpoint_outcome(
+                &mut tx,
+                delivery.endpoint_id,
+                record.succeeded,
+                self.settings.disable_after_failures,
+                self.settings.disable_after,
+            )
+            .await?;
+            tx.commit().await?;
+            if disabled {
+                tracing::warn!(endpoint_id = %delivery.endpoint_id, "endpoint disabled after consecutive failures");
+            }
         }
         match next {
             Next::Succeeded => crate::metrics::delivery_finished("succeeded"),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -147,6 +147,8 @@ pub struct Claimed {
     pub event_id: Uuid,
     pub attempt_count: i32,
     pub lease_token: Uuid,
+    /// The endpoint's failure streak when claimed; a success with no streak needs no update.
+    pub endpoint_failures: i32,
     pub url: String,
     pub secret: String,
     /// The pre-rotation secret while its grace period lasts.
@@ -205,7 +207,8 @@ pub async fn claim_due(
              FROM due WHERE d.id = due.id
              RETURNING d.id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_token
          )
-         SELECT c.id, c.endpoint_id, c.event_id, c.attempt_count, c.lease_token, e.url, e.secret,
+         SELECT c.id, c.endpoint_id, c.event_id, c.attempt_count, c.lease_token,
+                e.consecutive_failures AS endpoint_failures, e.url, e.secret,
                 CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
                 ev.payload::text AS payload
          FROM claimed c
@@ -257,11 +260,13 @@ pub enum Next {
     Failed,
 }
 
-/// Logs the attempt and moves the delivery on, if this worker still holds its lease.
-/// Returns false when the lease was lost (another worker took over); nothing is written then.
-#[tracing::instrument(skip(tx, record))]
+/// Logs the attempt and moves the delivery on, in one statement (atomic without an
+/// explicit transaction, one round trip on the hot path), if this worker still holds its
+/// lease. Returns false when the lease was lost (another worker took over); nothing is
+/// written then.
+#[tracing::instrument(skip(db, record))]
 pub async fn finish_attempt(
-    tx: &mut Transaction<'_, Postgres>,
+    db: impl PgExecutor<'_>,
     claimed_id: Uuid,
     lease_token: Uuid,
     record: &AttemptRecord,
@@ -272,11 +277,19 @@ pub async fn finish_attempt(
         Next::RetryAt(at) => ("pending", Some(at)),
         Next::Failed => ("failed", None),
     };
-    let updated = sqlx::query(
-        "UPDATE deliveries SET state = $3, attempt_count = attempt_count + 1,
-             next_attempt_at = COALESCE($4, next_attempt_at), locked_until = NULL, lease_token = NULL,
-             last_status = $5, last_error = $6, updated_at = now()
-         WHERE id = $1 AND lease_token = $2",
+    let logged = sqlx::query(
+        "WITH moved AS (
+             UPDATE deliveries SET state = $3, attempt_count = attempt_count + 1,
+                 next_attempt_at = COALESCE($4, next_attempt_at), locked_until = NULL, lease_token = NULL,
+                 last_status = $5, last_error = $6, updated_at = now()
+             WHERE id = $1 AND lease_token = $2
+             RETURNING id
+         )
+         INSERT INTO attempts (id, delivery_id, attempt_number, started_at, duration_ms, status_code,
+                               response_body, error, succeeded)
+         SELECT $7, moved.id, (SELECT count(*) + 1 FROM attempts WHERE delivery_id = $1),
+                $8, $9, $5, $10, $6, $11
+         FROM moved",
     )
     .bind(claimed_id)
     .bind(lease_token)
@@ -284,28 +297,15 @@ pub async fn finish_attempt(
     .bind(next_at)
     .bind(record.status_code)
     .bind(&record.error)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        return Ok(false);
-    }
-    sqlx::query(
-        "INSERT INTO attempts (id, delivery_id, attempt_number, started_at, duration_ms, status_code,
-                               response_body, error, succeeded)
-         VALUES ($1, $2, (SELECT count(*) + 1 FROM attempts WHERE delivery_id = $2), $3, $4, $5, $6, $7, $8)",
-    )
     .bind(Uuid::now_v7())
-    .bind(claimed_id)
     .bind(record.started_at)
     .bind(record.duration_ms)
-    .bind(record.status_code)
     .bind(&record.response_body)
-    .bind(&record.error)
     .bind(record.succeeded)
-    .execute(&mut **tx)
-    .await?;
-    Ok(true)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(logged == 1)
 }
 
 /// Filters of the delivery log.
