@@ -1,5 +1,6 @@
 //! The REST API under `/v1`, one `#[OpenApi]` struct per resource, combined here.
 
+pub mod api_keys;
 pub mod auth;
 pub mod config;
 pub mod deliveries;
@@ -81,6 +82,7 @@ impl<T: ParseFromJSON + ToJSON> Page<T> {
 /// All resources of the `/v1` API.
 pub type Apis = (
     tenants::TenantsApi,
+    api_keys::ApiKeysApi,
     config::ConfigApi,
     events::EventsApi,
     endpoints::EndpointsApi,
@@ -94,6 +96,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             tenants::TenantsApi { state: state() },
+            api_keys::ApiKeysApi { state: state() },
             config::ConfigApi { state: state() },
             events::EventsApi { state: state() },
             endpoints::EndpointsApi { state: state() },

@@ -71,6 +71,25 @@ pub struct CreatedTenant {
     pub callback_urls: CallbackUrls,
 }
 
+/// Body of `PATCH /v1/tenants/{id}`: absent fields stay as they are.
+#[derive(Debug, Clone, Object)]
+pub struct TenantPatch {
+    /// New display name, 1 to 200 characters.
+    pub name: Option<String>,
+}
+
+/// Trims a tenant name and checks its length, the same way on create and rename.
+fn validate_name(name: &str) -> Result<&str, Error> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::invalid(
+            "invalid_name",
+            "name must be 1 to 200 characters",
+        ));
+    }
+    Ok(name)
+}
+
 /// Checks a secret-like string given by a user: non-empty, bounded, no surrounding space.
 pub fn validate_credential(field: &str, value: &str) -> Result<(), Error> {
     if value.is_empty() || value.len() > 512 || value.trim() != value {
@@ -88,13 +107,7 @@ pub async fn create_tenant(
     public_url: &str,
     new: &NewTenant,
 ) -> Result<CreatedTenant, Error> {
-    let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::invalid(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
+    let name = validate_name(&new.name)?;
     if let Some(token) = &new.verify_token {
         validate_credential("verify_token", token)?;
     }
@@ -110,7 +123,9 @@ pub async fn create_tenant(
         };
         tenants::update_credentials_of_tenant(&mut tx, tenant.id, None, &update).await?;
     }
-    let api_key = api_keys::create_api_key_for_tenant(&mut tx, tenant.id).await?;
+    let api_key = api_keys::create_api_key_for_tenant(&mut tx, tenant.id)
+        .await?
+        .key;
     tx.commit().await?;
     tracing::info!(tenant_id = %tenant.id, "tenant created");
     Ok(CreatedTenant {
@@ -135,6 +150,19 @@ impl TenantsApi {
             disabled: tenant.disabled_at.is_some(),
             created_at: tenant.created_at,
         }
+    }
+
+    /// The view of a changed tenant, or 404 when the store found no such tenant.
+    fn found(&self, tenant: Option<tenants::Tenant>) -> Result<Json<TenantView>, ApiError> {
+        tenant
+            .map(|t| Json(self.view(t)))
+            .ok_or_else(|| ApiError::not_found("tenant"))
+    }
+
+    async fn set_disabled(&self, id: Uuid, disabled: bool) -> Result<Json<TenantView>, ApiError> {
+        let tenant = tenants::set_tenant_disabled(&self.state.pool, id, disabled).await?;
+        tracing::info!(tenant_id = %id, disabled, "tenant status changed");
+        self.found(tenant)
     }
 }
 
@@ -175,9 +203,48 @@ impl TenantsApi {
     /// Get one tenant (operator).
     #[oai(path = "/tenants/:id", method = "get")]
     async fn get(&self, _auth: AdminAuth, id: Path<Uuid>) -> Result<Json<TenantView>, ApiError> {
-        let tenant = tenants::get_tenant(&self.state.pool, id.0)
-            .await?
-            .ok_or_else(|| ApiError::not_found("tenant"))?;
-        Ok(Json(self.view(tenant)))
+        self.found(tenants::get_tenant(&self.state.pool, id.0).await?)
+    }
+
+    /// Rename a tenant (operator).
+    #[oai(path = "/tenants/:id", method = "patch")]
+    async fn update(
+        &self,
+        _auth: AdminAuth,
+        id: Path<Uuid>,
+        body: Json<TenantPatch>,
+    ) -> Result<Json<TenantView>, ApiError> {
+        let pool = &self.state.pool;
+        let tenant = match &body.name {
+            Some(name) => tenants::rename_tenant(pool, id.0, validate_name(name)?).await?,
+            None => tenants::get_tenant(pool, id.0).await?,
+        };
+        self.found(tenant)
+    }
+
+    /// Disable a tenant (operator): its API keys answer 401, Meta's callbacks are refused
+    /// and its queued deliveries wait until it is enabled again. Nothing is deleted.
+    #[oai(path = "/tenants/:id/disable", method = "post")]
+    async fn disable(
+        &self,
+        _auth: AdminAuth,
+        id: Path<Uuid>,
+    ) -> Result<Json<TenantView>, ApiError> {
+        self.set_disabled(id.0, true).await
+    }
+
+    /// Enable a disabled tenant again (operator).
+    #[oai(path = "/tenants/:id/enable", method = "post")]
+    async fn enable(&self, _auth: AdminAuth, id: Path<Uuid>) -> Result<Json<TenantView>, ApiError> {
+        self.set_disabled(id.0, false).await
+    }
+
+    /// Delete a tenant and everything it owns: keys, credentials, receipts, events,
+    /// endpoints and the delivery log (operator). This cannot be undone.
+    #[oai(path = "/tenants/:id", method = "delete")]
+    async fn delete(&self, _auth: AdminAuth, id: Path<Uuid>) -> Result<Json<TenantView>, ApiError> {
+        let tenant = tenants::delete_tenant(&self.state.pool, id.0).await?;
+        tracing::info!(tenant_id = %id.0, "tenant deleted");
+        self.found(tenant)
     }
 }

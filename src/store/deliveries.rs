@@ -152,8 +152,8 @@ pub struct Claimed {
     pub payload: String,
 }
 
-/// Claims up to `limit` due deliveries of enabled endpoints, skipping rows other workers
-/// hold and endpoints listed in `busy` (already at their concurrency cap here).
+/// Claims up to `limit` due deliveries of enabled endpoints of enabled tenants (a disabled
+/// tenant's queue waits until it is enabled again), skipping rows other workers hold and endpoints listed in `busy` (already at their concurrency cap here).
 #[tracing::instrument(skip(db, busy))]
 pub async fn claim_due(
     db: &PgPool,
@@ -165,9 +165,10 @@ pub async fn claim_due(
     Ok(sqlx::query_as::<_, Claimed>(
         "WITH due AS (
              SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
+                  JOIN tenants t ON t.id = d.tenant_id
              WHERE d.state = 'pending' AND d.next_attempt_at <= now()
                AND (d.locked_until IS NULL OR d.locked_until < now())
-               AND e.enabled AND NOT (d.endpoint_id = ANY($2))
+               AND e.enabled AND t.disabled_at IS NULL AND NOT (d.endpoint_id = ANY($2))
              ORDER BY d.next_attempt_at
              LIMIT $1
              FOR UPDATE OF d SKIP LOCKED

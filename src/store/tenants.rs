@@ -134,6 +134,50 @@ pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> Resul
     .await?)
 }
 
+/// Renames a tenant; `None` if it does not exist.
+#[tracing::instrument(skip(db))]
+pub async fn rename_tenant(db: &PgPool, tenant_id: Uuid, name: &str) -> Result<Option<Tenant>> {
+    Ok(sqlx::query_as::<_, Tenant>(
+        "UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1
+         RETURNING id, name, disabled_at, created_at",
+    )
+    .bind(tenant_id)
+    .bind(name)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Disables or re-enables a tenant. A disabled tenant's keys answer 401 and its callbacks
+/// are refused, but nothing is deleted. Disabling twice keeps the first time.
+#[tracing::instrument(skip(db))]
+pub async fn set_tenant_disabled(
+    db: &PgPool,
+    tenant_id: Uuid,
+    disabled: bool,
+) -> Result<Option<Tenant>> {
+    Ok(sqlx::query_as::<_, Tenant>(
+        "UPDATE tenants
+         SET disabled_at = CASE WHEN $2 THEN COALESCE(disabled_at, now()) END, updated_at = now()
+         WHERE id = $1 RETURNING id, name, disabled_at, created_at",
+    )
+    .bind(tenant_id)
+    .bind(disabled)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Deletes a tenant and, by cascade, everything it owns (keys, secrets, receipts, events,
+/// endpoints, deliveries). `None` if it did not exist.
+#[tracing::instrument(skip(db))]
+pub async fn delete_tenant(db: &PgPool, tenant_id: Uuid) -> Result<Option<Tenant>> {
+    Ok(sqlx::query_as::<_, Tenant>(
+        "DELETE FROM tenants WHERE id = $1 RETURNING id, name, disabled_at, created_at",
+    )
+    .bind(tenant_id)
+    .fetch_optional(db)
+    .await?)
+}
+
 /// Loads everything the handshake and signature check need; `None` for an unknown tenant.
 #[tracing::instrument(skip(db))]
 pub async fn credentials_of_tenant(

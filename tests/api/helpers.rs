@@ -136,6 +136,13 @@ impl TestApp {
             .bearer_auth(&tenant.api_key)
     }
 
+    /// Sends an operator API request with the admin token.
+    pub fn admin_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
     /// Registers an endpoint; `extra` adds fields such as filters.
     pub async fn create_endpoint(&self, tenant: &TestTenant, url: &str, extra: Value) -> Value {
         let mut body = json!({ "url": url });

@@ -1,6 +1,7 @@
 //! Integration tests: the real gateway over HTTP on loopback, a fresh Postgres database per
 //! test (`#[sqlx::test]`, `DATABASE_URL` points at the server).
 
+mod admin;
 mod cli;
 mod config;
 mod forwarding;
