@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod tenants;
 
+use chrono::{DateTime, Utc};
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{Object, OpenApiService, Tags};
 use uuid::Uuid;
@@ -29,6 +30,10 @@ pub enum ApiTags {
     Endpoints,
     /// Tenant: the delivery log and replays.
     Deliveries,
+    /// Delivery statistics: a tenant's own, or any tenant's for the operator.
+    Stats,
+    /// Operator: the delivery log across tenants.
+    Admin,
 }
 
 /// Default and maximum page sizes of list endpoints.
@@ -45,6 +50,21 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
             "invalid_limit",
             format!("limit must be between 1 and {MAX_PAGE}"),
         )),
+    }
+}
+
+/// Checks that a `since`/`until` window is not empty or reversed, so a typo gives a clear
+/// error instead of a silently empty answer.
+pub fn check_time_range(
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<(), Error> {
+    match (since, until) {
+        (Some(since), Some(until)) if since >= until => Err(Error::invalid(
+            "invalid_time_range",
+            "since must be before until",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -87,6 +107,7 @@ pub type Apis = (
     events::EventsApi,
     endpoints::EndpointsApi,
     deliveries::DeliveriesApi,
+    deliveries::AdminDeliveriesApi,
 );
 
 /// The whole `/v1` API with its OpenAPI description.
@@ -101,6 +122,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             events::EventsApi { state: state() },
             endpoints::EndpointsApi { state: state() },
             deliveries::DeliveriesApi { state: state() },
+            deliveries::AdminDeliveriesApi { state: state() },
         ),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),

@@ -284,32 +284,36 @@ pub struct DeliveryFilter {
     pub endpoint_id: Option<Uuid>,
     pub event_id: Option<Uuid>,
     pub state: Option<String>,
+    /// HTTP status of the latest attempt.
+    pub last_status: Option<i32>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
 
-/// A page of a tenant's deliveries, oldest first, after the `after` cursor.
+/// A page of the delivery log, oldest first, after the `after` cursor: one tenant's
+/// (`Some`, the tenant API) or every tenant's (`None`, the operator's log).
 #[tracing::instrument(skip(db))]
-pub async fn list_deliveries_of_tenant(
+pub async fn list_deliveries_across_tenants(
     db: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: Option<Uuid>,
     filter: &DeliveryFilter,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Delivery>> {
     Ok(sqlx::query_as::<_, Delivery>(&format!(
         "SELECT {COLUMNS} FROM deliveries
-         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2)
+         WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR id > $2)
            AND ($3::uuid IS NULL OR endpoint_id = $3) AND ($4::uuid IS NULL OR event_id = $4)
-           AND ($5::text IS NULL OR state = $5)
-           AND ($6::timestamptz IS NULL OR created_at >= $6) AND ($7::timestamptz IS NULL OR created_at < $7)
-         ORDER BY id LIMIT $8"
+           AND ($5::text IS NULL OR state = $5) AND ($6::int IS NULL OR last_status = $6)
+           AND ($7::timestamptz IS NULL OR created_at >= $7) AND ($8::timestamptz IS NULL OR created_at < $8)
+         ORDER BY id LIMIT $9"
     ))
     .bind(tenant_id)
     .bind(after)
     .bind(filter.endpoint_id)
     .bind(filter.event_id)
     .bind(&filter.state)
+    .bind(filter.last_status)
     .bind(filter.since)
     .bind(filter.until)
     .bind(limit)
@@ -317,15 +321,15 @@ pub async fn list_deliveries_of_tenant(
     .await?)
 }
 
-/// One delivery of a tenant.
+/// One delivery: of this tenant (`Some`, the tenant API), or of any tenant (`None`, operator).
 #[tracing::instrument(skip(db))]
-pub async fn get_delivery_of_tenant(
+pub async fn get_delivery_across_tenants(
     db: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: Option<Uuid>,
     delivery_id: Uuid,
 ) -> Result<Option<Delivery>> {
     Ok(sqlx::query_as::<_, Delivery>(&format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2"
+        "SELECT {COLUMNS} FROM deliveries WHERE ($1::uuid IS NULL OR tenant_id = $1) AND id = $2"
     ))
     .bind(tenant_id)
     .bind(delivery_id)

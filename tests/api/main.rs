@@ -2,6 +2,7 @@
 //! test (`#[sqlx::test]`, `DATABASE_URL` points at the server).
 
 mod admin;
+mod admin_deliveries;
 mod cli;
 mod config;
 mod forwarding;
