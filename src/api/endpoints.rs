@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::api::auth::TenantAuth;
 use crate::api::error::ApiError;
-use crate::api::{page_limit, ApiTags, Page};
+use crate::api::{check_timestamp, page_limit, ApiTags, Page};
 use crate::app::AppState;
 use crate::dispatch::destination::{check_url, DestinationError};
 use crate::error::Error;
@@ -328,6 +328,7 @@ impl EndpointsApi {
         id: Path<Uuid>,
         body: Json<RecoverRequest>,
     ) -> Result<Json<Queued>, ApiError> {
+        check_timestamp("since", body.since)?;
         let queued =
             deliveries::recover_endpoint_of_tenant(&self.state.pool, auth.0, id.0, body.since)
                 .await?

@@ -7,9 +7,10 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod stats;
 pub mod tenants;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{Object, OpenApiService, Tags};
 use uuid::Uuid;
@@ -53,12 +54,27 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
     }
 }
 
-/// Checks that a `since`/`until` window is not empty or reversed, so a typo gives a clear
-/// error instead of a silently empty answer.
+/// Checks a timestamp given by a caller against the range the gateway deals in (years 1970
+/// to 9999), so absurd dates get a clear 422 instead of a database error.
+pub fn check_timestamp(field: &str, at: DateTime<Utc>) -> Result<(), Error> {
+    if (1970..=9999).contains(&at.year()) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_time_range",
+            format!("{field} must be between the years 1970 and 9999"),
+        ))
+    }
+}
+
+/// Checks a `since`/`until` window: each bound in range, and the window neither empty nor
+/// reversed, so a typo gives a clear error instead of a silently empty answer.
 pub fn check_time_range(
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> Result<(), Error> {
+    since.map_or(Ok(()), |at| check_timestamp("since", at))?;
+    until.map_or(Ok(()), |at| check_timestamp("until", at))?;
     match (since, until) {
         (Some(since), Some(until)) if since >= until => Err(Error::invalid(
             "invalid_time_range",
@@ -108,6 +124,7 @@ pub type Apis = (
     endpoints::EndpointsApi,
     deliveries::DeliveriesApi,
     deliveries::AdminDeliveriesApi,
+    stats::StatsApi,
 );
 
 /// The whole `/v1` API with its OpenAPI description.
@@ -123,6 +140,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             endpoints::EndpointsApi { state: state() },
             deliveries::DeliveriesApi { state: state() },
             deliveries::AdminDeliveriesApi { state: state() },
+            stats::StatsApi { state: state() },
         ),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),

@@ -99,6 +99,17 @@ pub async fn get_endpoint_of_tenant(
     .await?)
 }
 
+/// The tenant an endpoint belongs to, so the operator's views can check a scope.
+#[tracing::instrument(skip(db))]
+pub async fn tenant_of_endpoint(db: &PgPool, endpoint_id: Uuid) -> Result<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT tenant_id FROM endpoints WHERE id = $1")
+            .bind(endpoint_id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
 /// A page of a tenant's endpoints in id order.
 #[tracing::instrument(skip(db))]
 pub async fn list_endpoints_of_tenant(

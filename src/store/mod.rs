@@ -6,6 +6,7 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod events;
 pub mod receipts;
+pub mod stats;
 pub mod tenants;
 
 use std::time::Duration;

@@ -11,4 +11,5 @@ mod helpers;
 mod ingest;
 mod openapi;
 mod receiver;
+mod stats;
 mod tenants;
