@@ -14,7 +14,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const VERIFY_TOKEN: &str = "verify-me";
 pub const APP_SECRET: &str = "app-secret-1";
 
-/// A running gateway and a client to talk to it.
+/// A running gateway and a client to talk to it; clones share the gateway.
+#[derive(Clone)]
 pub struct TestApp {
     pub addr: SocketAddr,
     /// Cancel to stop the gateway (HTTP and dispatcher) as SIGTERM would.
@@ -24,6 +25,7 @@ pub struct TestApp {
 }
 
 /// A tenant created through the admin API.
+#[derive(Clone)]
 pub struct TestTenant {
     pub id: String,
     pub api_key: String,
