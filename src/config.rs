@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::encryption::{EncryptionKey, KeyParser, Keyring};
+
 /// The default keeps `cargo run -- serve` working on a developer machine with a local Postgres.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/switchboard";
 
@@ -44,6 +46,9 @@ pub enum Command {
     },
     /// Normalize again the stored receipts that were flagged as unparsable.
     Reprocess(DatabaseArgs),
+    /// Rewrite every stored secret with the current encryption key (after setting or
+    /// rotating it), so old keys can be retired.
+    Reencrypt(ReencryptArgs),
     /// Print the OpenAPI document of the REST API.
     Openapi(PublicUrlArgs),
 }
@@ -71,9 +76,49 @@ pub struct TenantCreateArgs {
     /// The Meta app secret that signs this tenant's webhooks.
     #[arg(long)]
     pub app_secret: Option<String>,
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
     /// Print `{id, api_key, callback_urls}` as JSON for scripts.
     #[arg(long, default_value_t = false)]
     pub json: bool,
+}
+
+/// Arguments of `switchboard reencrypt`.
+#[derive(Debug, Args)]
+pub struct ReencryptArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+}
+
+/// Encryption of secrets at rest (Meta app secrets, endpoint signing secrets).
+#[derive(Debug, Clone, Default, Args)]
+pub struct EncryptionArgs {
+    /// Key that encrypts secrets in the database: base64 of 32 random bytes, e.g. from
+    /// `openssl rand -base64 32`. Without it secrets are stored in clear (a warning says so).
+    #[arg(long, env = "SWITCHBOARD_ENCRYPTION_KEY", hide_env_values = true, value_parser = KeyParser)]
+    pub encryption_key: Option<EncryptionKey>,
+    /// Former keys, comma-separated, still accepted for reading after a rotation until
+    /// `switchboard reencrypt` has rewritten every secret with the current key.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ENCRYPTION_OLD_KEYS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_parser = KeyParser
+    )]
+    pub encryption_old_keys: Vec<EncryptionKey>,
+}
+
+impl EncryptionArgs {
+    /// The keyring the store encrypts and decrypts with.
+    pub fn keyring(&self) -> Keyring {
+        Keyring::new(
+            self.encryption_key.clone(),
+            self.encryption_old_keys.clone(),
+        )
+    }
 }
 
 /// Where the database is.
@@ -128,6 +173,8 @@ pub struct ServeArgs {
     pub role: Role,
     #[command(flatten)]
     pub dispatch: DispatchArgs,
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
 }
 
 /// The parts of `serve`.
@@ -224,6 +271,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Forwarding settings.
     pub dispatch: DispatchArgs,
+    /// Keys that encrypt secrets at rest; empty = stored in clear.
+    pub encryption: Keyring,
 }
 
 impl Settings {
@@ -234,6 +283,7 @@ impl Settings {
             admin_token: None,
             max_body_bytes: 1024 * 1024,
             dispatch: DispatchArgs::default(),
+            encryption: Keyring::default(),
         }
     }
 }
@@ -244,6 +294,7 @@ impl From<&ServeArgs> for Settings {
             admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
             max_body_bytes: args.max_body_bytes,
             dispatch: args.dispatch.clone(),
+            encryption: args.encryption.keyring(),
             ..Settings::new(&args.public.public_url)
         }
     }

@@ -20,6 +20,9 @@ pub enum Error {
     /// Any other database failure.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A stored secret cannot be decrypted with the configured keys.
+    #[error(transparent)]
+    Encryption(#[from] crate::encryption::EncryptionError),
     /// Unexpected internal failure.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

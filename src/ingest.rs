@@ -306,9 +306,10 @@ async fn load_credentials(
     tenant: &str,
 ) -> Result<tenants::TenantCredentials, Rejection> {
     let tenant_id = Uuid::parse_str(tenant).map_err(|_| Rejection::UnknownTenant)?;
-    let credentials = tenants::credentials_of_tenant(&state.pool, tenant_id)
-        .await?
-        .ok_or(Rejection::UnknownTenant)?;
+    let credentials =
+        tenants::credentials_of_tenant(&state.pool, &state.settings.encryption, tenant_id)
+            .await?
+            .ok_or(Rejection::UnknownTenant)?;
     if credentials.disabled {
         return Err(Rejection::TenantDisabled);
     }

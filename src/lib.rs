@@ -10,6 +10,7 @@ pub mod app;
 pub mod channels;
 pub mod config;
 pub mod dispatch;
+pub mod encryption;
 pub mod error;
 pub mod event;
 pub mod ingest;

@@ -12,6 +12,7 @@ use crate::api::auth::AdminAuth;
 use crate::api::error::ApiError;
 use crate::api::{page_limit, ApiTags, Page};
 use crate::app::AppState;
+use crate::encryption::{self, Keyring};
 use crate::error::Error;
 use crate::event::Channel;
 use crate::store::{api_keys, tenants};
@@ -90,7 +91,8 @@ fn validate_name(name: &str) -> Result<&str, Error> {
     Ok(name)
 }
 
-/// Checks a secret-like string given by a user: non-empty, bounded, no surrounding space.
+/// Checks a secret-like string given by a user: non-empty, bounded, no surrounding space,
+/// and not looking like an encrypted value (it would be misread as one when stored).
 pub fn validate_credential(field: &str, value: &str) -> Result<(), Error> {
     if value.is_empty() || value.len() > 512 || value.trim() != value {
         return Err(Error::invalid(
@@ -98,12 +100,20 @@ pub fn validate_credential(field: &str, value: &str) -> Result<(), Error> {
             format!("{field} must be 1 to 512 characters without surrounding spaces"),
         ));
     }
+    if value.starts_with(encryption::PREFIX) {
+        return Err(Error::invalid(
+            "invalid_credential",
+            format!("{field} must not start with `{}`", encryption::PREFIX),
+        ));
+    }
     Ok(())
 }
 
 /// Creates a tenant with one API key; shared by the API and `switchboard tenant create`.
+/// `keys` encrypt the app secret, if one is given.
 pub async fn create_tenant(
     pool: &PgPool,
+    keys: &Keyring,
     public_url: &str,
     new: &NewTenant,
 ) -> Result<CreatedTenant, Error> {
@@ -121,7 +131,7 @@ pub async fn create_tenant(
             verify_token: None,
             app_secrets: Some(vec![secret.clone()]),
         };
-        tenants::update_credentials_of_tenant(&mut tx, tenant.id, None, &update).await?;
+        tenants::update_credentials_of_tenant(&mut tx, keys, tenant.id, None, &update).await?;
     }
     let api_key = api_keys::create_api_key_for_tenant(&mut tx, tenant.id)
         .await?
@@ -175,8 +185,14 @@ impl TenantsApi {
         _auth: AdminAuth,
         body: Json<NewTenant>,
     ) -> Result<Json<CreatedTenant>, ApiError> {
-        let created =
-            create_tenant(&self.state.pool, &self.state.settings.public_url, &body).await?;
+        let settings = &self.state.settings;
+        let created = create_tenant(
+            &self.state.pool,
+            &settings.encryption,
+            &settings.public_url,
+            &body,
+        )
+        .await?;
         Ok(Json(created))
     }
 

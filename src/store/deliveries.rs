@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::encryption::Keyring;
 use crate::error::Result;
 use crate::event::Event;
 use crate::store::endpoints::{self, EndpointFilter};
@@ -140,6 +141,7 @@ async fn insert_matching(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: Uuid,
+    pub tenant_id: Uuid,
     pub endpoint_id: Uuid,
     pub event_id: Uuid,
     pub attempt_count: i32,
@@ -154,15 +156,16 @@ pub struct Claimed {
 
 /// Claims up to `limit` due deliveries of enabled endpoints of enabled tenants (a disabled
 /// tenant's queue waits until it is enabled again), skipping rows other workers hold and endpoints listed in `busy` (already at their concurrency cap here).
-#[tracing::instrument(skip(db, busy))]
+#[tracing::instrument(skip(db, keys, busy))]
 pub async fn claim_due(
     db: &PgPool,
+    keys: &Keyring,
     limit: i64,
     busy: &[Uuid],
     lease: Duration,
 ) -> Result<Vec<Claimed>> {
     let lease = chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::hours(1));
-    Ok(sqlx::query_as::<_, Claimed>(
+    let rows = sqlx::query_as::<_, Claimed>(
         "WITH due AS (
              SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id
                   JOIN tenants t ON t.id = d.tenant_id
@@ -175,9 +178,9 @@ pub async fn claim_due(
          ), claimed AS (
              UPDATE deliveries d SET locked_until = now() + $3::interval, lease_token = gen_random_uuid()
              FROM due WHERE d.id = due.id
-             RETURNING d.id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_token
+             RETURNING d.id, d.tenant_id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_token
          )
-         SELECT c.id, c.endpoint_id, c.event_id, c.attempt_count, c.lease_token, e.url, e.secret,
+         SELECT c.id, c.tenant_id, c.endpoint_id, c.event_id, c.attempt_count, c.lease_token, e.url, e.secret,
                 CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
                 ev.payload::text AS payload
          FROM claimed c
@@ -188,7 +191,17 @@ pub async fn claim_due(
     .bind(busy)
     .bind(lease)
     .fetch_all(db)
-    .await?)
+    .await?;
+    rows.into_iter()
+        .map(|c| {
+            let open = |stored: &str| keys.open(c.tenant_id, stored);
+            Ok(Claimed {
+                secret: open(&c.secret)?,
+                previous_secret: c.previous_secret.as_deref().map(open).transpose()?,
+                ..c
+            })
+        })
+        .collect()
 }
 
 /// Gives claimed deliveries back untouched (e.g. their endpoint is saturated or the worker
@@ -380,8 +393,8 @@ pub async fn recover_endpoint_of_tenant(
     since: DateTime<Utc>,
 ) -> Result<Option<u64>> {
     let mut tx = db.begin().await?;
-    let Some(endpoint) =
-        endpoints::get_endpoint_of_tenant(&mut *tx, tenant_id, endpoint_id).await?
+    let Some(filter) =
+        endpoints::filter_of_endpoint_of_tenant(&mut *tx, tenant_id, endpoint_id).await?
     else {
         return Ok(None);
     };
@@ -407,11 +420,6 @@ pub async fn recover_endpoint_of_tenant(
     .fetch_all(&mut *tx)
     .await?;
     let missed: Vec<Event> = missed.into_iter().map(|j| j.0).collect();
-    let filter = EndpointFilter {
-        id: endpoint.id,
-        event_types: endpoint.event_types,
-        channels: endpoint.channels,
-    };
     let queued =
         insert_matching(&mut tx, tenant_id, std::slice::from_ref(&filter), &missed).await?;
     tx.commit().await?;

@@ -16,6 +16,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
 
 use crate::config::DatabaseArgs;
+use crate::encryption::Keyring;
 
 /// The migrations in `migrations/`, embedded in the binary so a deploy is one file.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -42,4 +43,15 @@ pub async fn connect_and_migrate(args: &DatabaseArgs) -> anyhow::Result<PgPool> 
     let pool = pool_options(args).connect(&args.database_url).await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Rewrites every stored secret (app secrets, endpoint secrets) that is not sealed with the
+/// current key, in one transaction: after a commit no row needs an old key any more.
+/// Returns how many values were rewritten.
+pub async fn reencrypt_secrets(pool: &PgPool, keys: &Keyring) -> crate::error::Result<u64> {
+    let mut tx = pool.begin().await?;
+    let app = tenants::reencrypt_app_secrets(&mut tx, keys).await?;
+    let endpoint = endpoints::reencrypt_endpoint_secrets(&mut tx, keys).await?;
+    tx.commit().await?;
+    Ok(app + endpoint)
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::encryption::Keyring;
 use crate::error::Result;
 use crate::event::Channel;
 
@@ -178,10 +179,12 @@ pub async fn delete_tenant(db: &PgPool, tenant_id: Uuid) -> Result<Option<Tenant
     .await?)
 }
 
-/// Loads everything the handshake and signature check need; `None` for an unknown tenant.
-#[tracing::instrument(skip(db))]
+/// Loads everything the handshake and signature check need, app secrets decrypted;
+/// `None` for an unknown tenant.
+#[tracing::instrument(skip(db, keys))]
 pub async fn credentials_of_tenant(
     db: &PgPool,
+    keys: &Keyring,
     tenant_id: Uuid,
 ) -> Result<Option<TenantCredentials>> {
     let Some((disabled, verify_token)) = sqlx::query_as::<_, (bool, Option<String>)>(
@@ -210,8 +213,13 @@ pub async fn credentials_of_tenant(
     .fetch_all(db)
     .await?
     .into_iter()
-    .map(|(c, s)| (c.as_deref().and_then(Channel::parse), s))
-    .collect();
+    .map(|(c, s)| {
+        Ok((
+            c.as_deref().and_then(Channel::parse),
+            keys.open(tenant_id, &s)?,
+        ))
+    })
+    .collect::<Result<_>>()?;
     Ok(Some(TenantCredentials {
         tenant_id,
         disabled,
@@ -229,10 +237,12 @@ pub struct CredentialUpdate {
     pub app_secrets: Option<Vec<String>>,
 }
 
-/// Applies `update` to the tenant-wide scope (`channel = None`) or a channel override.
+/// Applies `update` to the tenant-wide scope (`channel = None`) or a channel override;
+/// app secrets are encrypted with the current key, if any.
 #[tracing::instrument(skip_all, fields(%tenant_id, ?channel))]
 pub async fn update_credentials_of_tenant(
     tx: &mut Transaction<'_, Postgres>,
+    keys: &Keyring,
     tenant_id: Uuid,
     channel: Option<Channel>,
     update: &CredentialUpdate,
@@ -263,7 +273,7 @@ pub async fn update_credentials_of_tenant(
         }
     }
     if let Some(secrets) = &update.app_secrets {
-        replace_app_secrets(tx, tenant_id, channel, secrets).await?;
+        replace_app_secrets(tx, keys, tenant_id, channel, secrets).await?;
     }
     Ok(())
 }
@@ -271,16 +281,13 @@ pub async fn update_credentials_of_tenant(
 /// Replaces the active secrets of one scope.
 async fn replace_app_secrets(
     tx: &mut Transaction<'_, Postgres>,
+    keys: &Keyring,
     tenant_id: Uuid,
     channel: Option<Channel>,
     secrets: &[String],
 ) -> Result<()> {
+    delete_app_secrets(tx, tenant_id, channel).await?;
     let channel = channel.map(Channel::as_str);
-    sqlx::query("DELETE FROM app_secrets WHERE tenant_id = $1 AND channel IS NOT DISTINCT FROM $2")
-        .bind(tenant_id)
-        .bind(channel)
-        .execute(&mut **tx)
-        .await?;
     for secret in secrets {
         sqlx::query(
             "INSERT INTO app_secrets (id, tenant_id, channel, secret) VALUES ($1, $2, $3, $4)",
@@ -288,7 +295,7 @@ async fn replace_app_secrets(
         .bind(Uuid::now_v7())
         .bind(tenant_id)
         .bind(channel)
-        .bind(secret)
+        .bind(keys.seal(tenant_id, secret)?)
         .execute(&mut **tx)
         .await?;
     }
@@ -307,5 +314,43 @@ pub async fn clear_channel_override_of_tenant(
         .bind(channel.as_str())
         .execute(&mut **tx)
         .await?;
-    replace_app_secrets(tx, tenant_id, Some(channel), &[]).await
+    delete_app_secrets(tx, tenant_id, Some(channel)).await
+}
+
+/// Removes the secrets of one scope (`None` = tenant-wide).
+async fn delete_app_secrets(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant_id: Uuid,
+    channel: Option<Channel>,
+) -> Result<()> {
+    sqlx::query("DELETE FROM app_secrets WHERE tenant_id = $1 AND channel IS NOT DISTINCT FROM $2")
+        .bind(tenant_id)
+        .bind(channel.map(Channel::as_str))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Rewrites every app secret not yet sealed with the current key (plaintext, or an old
+/// key). Returns how many were rewritten.
+#[tracing::instrument(skip_all)]
+pub async fn reencrypt_app_secrets(
+    tx: &mut Transaction<'_, Postgres>,
+    keys: &Keyring,
+) -> Result<u64> {
+    let rows = sqlx::query_as::<_, (Uuid, Uuid, String)>(
+        "SELECT id, tenant_id, secret FROM app_secrets ORDER BY id FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut rewritten = 0;
+    for (id, tenant_id, stored) in rows.into_iter().filter(|(_, _, s)| keys.is_stale(s)) {
+        sqlx::query("UPDATE app_secrets SET secret = $2 WHERE id = $1")
+            .bind(id)
+            .bind(keys.reseal(tenant_id, &stored)?)
+            .execute(&mut **tx)
+            .await?;
+        rewritten += 1;
+    }
+    Ok(rewritten)
 }

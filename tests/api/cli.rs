@@ -5,18 +5,7 @@ use std::process::Command;
 use serde_json::Value;
 use sqlx::PgPool;
 
-/// A URL for the test's own database, derived from `DATABASE_URL`.
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .expect("database name");
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL is set for sqlx::test");
-    let server = base
-        .rsplit_once('/')
-        .map_or(base.as_str(), |(server, _)| server);
-    format!("{server}/{name}")
-}
+use crate::helpers::database_url;
 
 #[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
 async fn tenant_create_json_prints_id_key_and_urls(pool: PgPool) {

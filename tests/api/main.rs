@@ -5,6 +5,7 @@ mod admin;
 mod admin_deliveries;
 mod cli;
 mod config;
+mod encryption;
 mod forwarding;
 mod handshake;
 mod helpers;

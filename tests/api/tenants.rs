@@ -81,6 +81,11 @@ async fn invalid_tenant_input_gets_a_machine_readable_error(pool: PgPool) {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_credential",
         ),
+        (
+            json!({"name": "x", "app_secret": "enc:v1:abcd:AAAA"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_credential",
+        ),
         (json!({"nom": "x"}), StatusCode::BAD_REQUEST, "bad_request"),
     ];
     for (body, status, code) in cases {
