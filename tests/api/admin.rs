@@ -4,7 +4,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use crate::helpers::{spawn_app, whatsapp_text, TestApp, TestTenant, APP_SECRET};
+use switchboard::config::{DispatchArgs, Role};
+use switchboard::dispatch::Dispatcher;
+use switchboard::encryption::Keyring;
+
+use crate::helpers::{spawn_app, spawn_app_as, whatsapp_text, TestApp, TestTenant, APP_SECRET};
+use crate::receiver::Receiver;
 
 async fn status_of(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
@@ -103,6 +108,30 @@ async fn a_disabled_tenant_gets_401_and_refused_callbacks_until_enabled(pool: Pg
         .post_signed(&tenant.id, &whatsapp_text(), APP_SECRET)
         .await;
     assert_eq!(accepted.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn a_disabled_tenants_deliveries_wait_until_it_is_enabled(pool: PgPool) {
+    // HTTP only: the test drives the dispatcher itself.
+    let app = spawn_app_as(pool.clone(), Role::Http, |_| {}).await;
+    let tenant = app.create_tenant().await;
+    let receiver = Receiver::start().await;
+    app.create_endpoint(&tenant, &receiver.url, json!({})).await;
+    let accepted = app
+        .post_signed(&tenant.id, &whatsapp_text(), APP_SECRET)
+        .await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    let settings = DispatchArgs {
+        allow_private_destinations: true,
+        ..Default::default()
+    };
+    let dispatcher = Dispatcher::new(pool, &settings, Keyring::default()).expect("dispatcher");
+
+    admin(&app, Method::POST, &tenant_path(&tenant, "/disable"), None).await;
+    assert_eq!(dispatcher.dispatch_due().await.expect("dispatch"), 0);
+    admin(&app, Method::POST, &tenant_path(&tenant, "/enable"), None).await;
+    assert_eq!(dispatcher.dispatch_due().await.expect("dispatch"), 1);
+    assert_eq!(receiver.received().len(), 1);
 }
 
 #[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
