@@ -2,7 +2,7 @@
 -- index range scan instead of a sequential scan of the whole table.
 CREATE INDEX receipts_received ON receipts (received_at);
 CREATE INDEX events_created ON events (created_at);
-CREATE INDEX attempts_started ON attempts (started_at);
+-- attempts (started_at) is indexed by 20261124000003_stats_indexes.sql.
 -- Deleting a receipt sets events.receipt_id to NULL: without this index every deleted
 -- receipt would scan all events.
 CREATE INDEX events_receipt ON events (receipt_id);

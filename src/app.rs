@@ -124,8 +124,12 @@ impl Application {
         let dispatcher = if self.role == Role::Http {
             None
         } else {
-            let dispatcher =
-                Dispatcher::new(self.state.pool.clone(), &self.state.settings.dispatch)?;
+            let settings = &self.state.settings;
+            let dispatcher = Dispatcher::new(
+                self.state.pool.clone(),
+                &settings.dispatch,
+                settings.encryption.clone(),
+            )?;
             Some(tokio::spawn(Arc::new(dispatcher).run(shutdown.clone())))
         };
         let stop = shutdown.clone();

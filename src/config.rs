@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::event::Channel;
 
+use crate::encryption::{EncryptionKey, KeyParser, Keyring};
+
 /// The default keeps `cargo run -- serve` working on a developer machine with a local Postgres.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/switchboard";
 
@@ -47,6 +49,9 @@ pub enum Command {
     },
     /// Normalize again the stored receipts that were flagged as unparsable.
     Reprocess(DatabaseArgs),
+    /// Rewrite every stored secret with the current encryption key (after setting or
+    /// rotating it), so old keys can be retired.
+    Reencrypt(ReencryptArgs),
     /// Print the OpenAPI document of the REST API.
     Openapi(PublicUrlArgs),
     /// Send realistic, correctly signed Meta webhooks to a gateway (try it without Meta).
@@ -163,9 +168,49 @@ pub struct TenantCreateArgs {
     /// The Meta app secret that signs this tenant's webhooks.
     #[arg(long)]
     pub app_secret: Option<String>,
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
     /// Print `{id, api_key, callback_urls}` as JSON for scripts.
     #[arg(long, default_value_t = false)]
     pub json: bool,
+}
+
+/// Arguments of `switchboard reencrypt`.
+#[derive(Debug, Args)]
+pub struct ReencryptArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+}
+
+/// Encryption of secrets at rest (Meta app secrets, endpoint signing secrets).
+#[derive(Debug, Clone, Default, Args)]
+pub struct EncryptionArgs {
+    /// Key that encrypts secrets in the database: base64 of 32 random bytes, e.g. from
+    /// `openssl rand -base64 32`. Without it secrets are stored in clear (a warning says so).
+    #[arg(long, env = "SWITCHBOARD_ENCRYPTION_KEY", hide_env_values = true, value_parser = KeyParser)]
+    pub encryption_key: Option<EncryptionKey>,
+    /// Former keys, comma-separated, still accepted for reading after a rotation until
+    /// `switchboard reencrypt` has rewritten every secret with the current key.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_ENCRYPTION_OLD_KEYS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_parser = KeyParser
+    )]
+    pub encryption_old_keys: Vec<EncryptionKey>,
+}
+
+impl EncryptionArgs {
+    /// The keyring the store encrypts and decrypts with.
+    pub fn keyring(&self) -> Keyring {
+        Keyring::new(
+            self.encryption_key.clone(),
+            self.encryption_old_keys.clone(),
+        )
+    }
 }
 
 /// Where the database is.
@@ -228,6 +273,8 @@ pub struct ServeArgs {
     pub ingest: IngestArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
 }
 
 /// How accepted webhooks are written.
@@ -401,6 +448,8 @@ pub struct Settings {
     pub dispatch: DispatchArgs,
     /// Ingest settings.
     pub ingest: IngestArgs,
+    /// Keys that encrypt secrets at rest; empty = stored in clear.
+    pub encryption: Keyring,
 }
 
 impl Settings {
@@ -413,6 +462,7 @@ impl Settings {
             body_read_timeout: Duration::from_secs(10),
             dispatch: DispatchArgs::default(),
             ingest: IngestArgs::default(),
+            encryption: Keyring::default(),
         }
     }
 }
@@ -425,6 +475,7 @@ impl From<&ServeArgs> for Settings {
             body_read_timeout: args.body_read_timeout,
             dispatch: args.dispatch.clone(),
             ingest: args.ingest.clone(),
+            encryption: args.encryption.keyring(),
             ..Settings::new(&args.public.public_url)
         }
     }

@@ -20,6 +20,9 @@ pub enum Error {
     /// Any other database failure.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A stored secret cannot be decrypted with the configured keys.
+    #[error(transparent)]
+    Encryption(#[from] crate::encryption::EncryptionError),
     /// Unexpected internal failure.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -39,10 +42,23 @@ impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         if is_connectivity(&err) {
             Error::Unavailable(err)
+        } else if is_unstorable_text(&err) {
+            Error::invalid(
+                "invalid_text",
+                "text must not contain NUL characters or invalid UTF-8",
+            )
         } else {
             Error::Database(err)
         }
     }
+}
+
+/// True when Postgres refused a text value given by the caller (a NUL character, which
+/// `text` cannot hold): the request is at fault, not the gateway. Checked here, once, so
+/// every text field of every route answers 422 rather than 500.
+fn is_unstorable_text(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db)
+        if db.code().is_some_and(|code| code == "22021" || code == "22P05"))
 }
 
 /// True when the error means "the database is not reachable now" rather than "this query

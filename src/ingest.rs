@@ -310,7 +310,7 @@ async fn load_credentials(
     let tenant_id = Uuid::parse_str(tenant).map_err(|_| Rejection::UnknownTenant)?;
     let credentials = state
         .tenants
-        .credentials(&state.pool, tenant_id)
+        .credentials(&state.pool, &state.settings.encryption, tenant_id)
         .await?
         .ok_or(Rejection::UnknownTenant)?;
     if credentials.disabled {

@@ -12,6 +12,7 @@ pub mod channels;
 pub mod config;
 pub mod dashboard;
 pub mod dispatch;
+pub mod encryption;
 pub mod error;
 pub mod event;
 pub mod health;

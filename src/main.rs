@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use switchboard::api::tenants::{create_tenant, NewTenant};
 use switchboard::app::{AppState, Application};
-use switchboard::config::{Cli, Command, ServeArgs, Settings, TenantCommand, TenantCreateArgs};
+use switchboard::config::{
+    Cli, Command, ReencryptArgs, ServeArgs, Settings, TenantCommand, TenantCreateArgs,
+};
 use switchboard::{api, bench, channels, listen, persist, retention, simulate, store, telemetry};
 
 #[tokio::main]
@@ -51,6 +53,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Listen(args) => listen::run(args, shutdown_signal()).await?,
         Command::Bench(args) => bench::run(&args).await?,
+        Command::Reencrypt(args) => reencrypt(args).await?,
         Command::Openapi(public) => {
             // The spec needs no database; a lazy pool never connects.
             let pool =
@@ -69,6 +72,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::from(&args);
     if settings.admin_token.is_none() {
         tracing::warn!("SWITCHBOARD_ADMIN_TOKEN is not set: the admin API will answer 401");
+    }
+    match settings.encryption.current() {
+        None => tracing::warn!(
+            "SWITCHBOARD_ENCRYPTION_KEY is not set: app and endpoint secrets are stored in clear"
+        ),
+        Some(key) => tracing::info!(key_id = key.id(), "secrets are encrypted at rest"),
     }
     let app = Application::bind(args.bind, AppState::new(pool.clone(), settings), args.role)
         .await
@@ -124,7 +133,8 @@ async fn tenant_create(args: TenantCreateArgs) -> anyhow::Result<()> {
         verify_token: args.verify_token,
         app_secret: args.app_secret,
     };
-    let created = create_tenant(&pool, &args.public.public_url, &new).await?;
+    let keys = args.encryption.keyring();
+    let created = create_tenant(&pool, &keys, &args.public.public_url, &new).await?;
     if args.json {
         let out = serde_json::json!({
             "id": created.id,
@@ -144,6 +154,19 @@ async fn tenant_create(args: TenantCreateArgs) -> anyhow::Result<()> {
             println!("          {url}");
         }
     }
+    Ok(())
+}
+
+/// Seals every stored secret with the current key, so old keys can be removed.
+async fn reencrypt(args: ReencryptArgs) -> anyhow::Result<()> {
+    let keys = args.encryption.keyring();
+    let key = keys
+        .current()
+        .context("set SWITCHBOARD_ENCRYPTION_KEY to the key secrets should be encrypted with")?;
+    let key_id = key.id().to_owned();
+    let pool = store::connect_and_migrate(&args.database).await?;
+    let rewritten = store::reencrypt_secrets(&pool, &keys).await?;
+    println!("{rewritten} secrets rewritten; every secret is now encrypted with key {key_id}");
     Ok(())
 }
 

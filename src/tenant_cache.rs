@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::encryption::Keyring;
 use crate::error::Result;
 use crate::store::tenants::{self, TenantCredentials};
 
@@ -38,12 +39,13 @@ impl TenantCache {
     pub async fn credentials(
         &self,
         pool: &PgPool,
+        keys: &Keyring,
         tenant_id: Uuid,
     ) -> Result<Option<Arc<TenantCredentials>>> {
         if let Some(found) = self.fresh(tenant_id) {
             return Ok(found);
         }
-        let loaded = tenants::credentials_of_tenant(pool, tenant_id)
+        let loaded = tenants::credentials_of_tenant(pool, keys, tenant_id)
             .await?
             .map(Arc::new);
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());

@@ -95,7 +95,8 @@ impl ConfigApi {
         let tenant = tenants::get_tenant(pool, tenant_id)
             .await?
             .ok_or_else(|| ApiError::not_found("tenant"))?;
-        let credentials = tenants::credentials_of_tenant(pool, tenant_id)
+        let keys = &self.state.settings.encryption;
+        let credentials = tenants::credentials_of_tenant(pool, keys, tenant_id)
             .await?
             .ok_or_else(|| ApiError::not_found("tenant"))?;
         let urls = CallbackUrls::new(&self.state.settings.public_url, tenant_id);
@@ -124,7 +125,8 @@ impl ConfigApi {
     ) -> Result<ConfigView, ApiError> {
         let update = validate(input)?;
         let mut tx = self.state.pool.begin().await?;
-        tenants::update_credentials_of_tenant(&mut tx, tenant_id, channel, &update).await?;
+        let keys = &self.state.settings.encryption;
+        tenants::update_credentials_of_tenant(&mut tx, keys, tenant_id, channel, &update).await?;
         tx.commit().await?;
         self.state.tenants.forget(tenant_id);
         tracing::info!(%tenant_id, ?channel, "tenant credentials updated");

@@ -4,11 +4,12 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::api::auth::TenantAuth;
+use crate::api::auth::{AdminAuth, TenantAuth};
 use crate::api::error::ApiError;
-use crate::api::{page_limit, ApiTags, Page};
+use crate::api::{check_time_range, page_limit, ApiTags, Page};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::store::deliveries::{self, Attempt, Delivery, DeliveryFilter};
@@ -20,6 +21,7 @@ const STATES: [&str; 3] = ["pending", "succeeded", "failed"];
 #[derive(Debug, Clone, Object)]
 pub struct DeliveryView {
     pub id: Uuid,
+    pub tenant_id: Uuid,
     pub endpoint_id: Uuid,
     pub event_id: Uuid,
     /// `pending`, `succeeded` or `failed` (out of attempts; replayable).
@@ -38,6 +40,7 @@ impl From<Delivery> for DeliveryView {
     fn from(d: Delivery) -> Self {
         DeliveryView {
             id: d.id,
+            tenant_id: d.tenant_id,
             endpoint_id: d.endpoint_id,
             event_id: d.event_id,
             state: d.state,
@@ -91,17 +94,66 @@ pub fn parse_state(state: Option<String>) -> Result<Option<String>, Error> {
     }
 }
 
+/// Validates every field of a delivery-log filter: state, HTTP status and time window.
+fn validated(filter: DeliveryFilter) -> Result<DeliveryFilter, Error> {
+    check_time_range(filter.since, filter.until)?;
+    if filter
+        .last_status
+        .is_some_and(|status| !(100..=599).contains(&status))
+    {
+        return Err(Error::invalid(
+            "invalid_status",
+            "last_status must be an HTTP status between 100 and 599",
+        ));
+    }
+    Ok(DeliveryFilter {
+        state: parse_state(filter.state)?,
+        ..filter
+    })
+}
+
+/// One delivery in a scope: the tenant's own, or any tenant's (`None`, operator).
+async fn find(pool: &PgPool, tenant_id: Option<Uuid>, id: Uuid) -> Result<Delivery, ApiError> {
+    deliveries::get_delivery_across_tenants(pool, tenant_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))
+}
+
+/// The attempts of a delivery in a scope; 404 when the delivery is not in it.
+async fn attempts_in_scope(
+    pool: &PgPool,
+    tenant_id: Option<Uuid>,
+    id: Uuid,
+) -> Result<Json<Vec<AttemptView>>, ApiError> {
+    let delivery = find(pool, tenant_id, id).await?;
+    let attempts = deliveries::attempts_of_delivery(pool, delivery.id).await?;
+    Ok(Json(attempts.into_iter().map(AttemptView::from).collect()))
+}
+
+/// One page of the delivery log in a scope.
+async fn page_in_scope(
+    pool: &PgPool,
+    tenant_id: Option<Uuid>,
+    filter: DeliveryFilter,
+    after: Option<Uuid>,
+    limit: Option<i64>,
+) -> Result<Json<Page<DeliveryView>>, ApiError> {
+    let limit = page_limit(limit)?;
+    let filter = validated(filter)?;
+    let rows =
+        deliveries::list_deliveries_across_tenants(pool, tenant_id, &filter, after, limit + 1)
+            .await?;
+    Ok(Json(Page::from_rows(
+        rows,
+        limit,
+        |d| d.id,
+        DeliveryView::from,
+    )))
+}
+
 /// Tenant delivery routes.
 pub struct DeliveriesApi {
     pub state: AppState,
-}
-
-impl DeliveriesApi {
-    async fn find(&self, tenant_id: Uuid, id: Uuid) -> Result<Delivery, ApiError> {
-        deliveries::get_delivery_of_tenant(&self.state.pool, tenant_id, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("delivery"))
-    }
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Deliveries")]
@@ -116,6 +168,8 @@ impl DeliveriesApi {
         event_id: Query<Option<Uuid>>,
         /// `pending`, `succeeded` or `failed`.
         state: Query<Option<String>>,
+        /// HTTP status of the latest attempt, e.g. `500`.
+        last_status: Query<Option<i32>>,
         /// Created at or after this time.
         since: Query<Option<DateTime<Utc>>>,
         /// Created before this time.
@@ -123,34 +177,23 @@ impl DeliveriesApi {
         after: Query<Option<Uuid>>,
         limit: Query<Option<i64>>,
     ) -> Result<Json<Page<DeliveryView>>, ApiError> {
-        let limit = page_limit(limit.0)?;
         let filter = DeliveryFilter {
             endpoint_id: endpoint_id.0,
             event_id: event_id.0,
-            state: parse_state(state.0)?,
+            state: state.0,
+            last_status: last_status.0,
             since: since.0,
             until: until.0,
         };
-        let rows = deliveries::list_deliveries_of_tenant(
-            &self.state.pool,
-            auth.0,
-            &filter,
-            after.0,
-            limit + 1,
-        )
-        .await?;
-        Ok(Json(Page::from_rows(
-            rows,
-            limit,
-            |d| d.id,
-            DeliveryView::from,
-        )))
+        page_in_scope(&self.state.pool, Some(auth.0), filter, after.0, limit.0).await
     }
 
     /// One delivery.
     #[oai(path = "/deliveries/:id", method = "get")]
     async fn get(&self, auth: TenantAuth, id: Path<Uuid>) -> Result<Json<DeliveryView>, ApiError> {
-        Ok(Json(self.find(auth.0, id.0).await?.into()))
+        Ok(Json(
+            find(&self.state.pool, Some(auth.0), id.0).await?.into(),
+        ))
     }
 
     /// Every attempt of a delivery, in order.
@@ -160,9 +203,7 @@ impl DeliveriesApi {
         auth: TenantAuth,
         id: Path<Uuid>,
     ) -> Result<Json<Vec<AttemptView>>, ApiError> {
-        let delivery = self.find(auth.0, id.0).await?;
-        let attempts = deliveries::attempts_of_delivery(&self.state.pool, delivery.id).await?;
-        Ok(Json(attempts.into_iter().map(AttemptView::from).collect()))
+        attempts_in_scope(&self.state.pool, Some(auth.0), id.0).await
     }
 
     /// Send a delivery again now, with a fresh attempt budget.
@@ -176,5 +217,63 @@ impl DeliveriesApi {
             .await?
             .ok_or_else(|| ApiError::not_found("delivery"))?;
         Ok(Json(delivery.into()))
+    }
+}
+
+/// The operator's delivery log across tenants, for support and incident review.
+pub struct AdminDeliveriesApi {
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/v1/admin", tag = "ApiTags::Admin")]
+impl AdminDeliveriesApi {
+    /// Every tenant's deliveries (operator), oldest first, keyset-paginated.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/deliveries", method = "get")]
+    async fn list(
+        &self,
+        _auth: AdminAuth,
+        /// Only this tenant's deliveries.
+        tenant_id: Query<Option<Uuid>>,
+        endpoint_id: Query<Option<Uuid>>,
+        event_id: Query<Option<Uuid>>,
+        /// `pending`, `succeeded` or `failed`.
+        state: Query<Option<String>>,
+        /// HTTP status of the latest attempt, e.g. `500`.
+        last_status: Query<Option<i32>>,
+        /// Created at or after this time.
+        since: Query<Option<DateTime<Utc>>>,
+        /// Created before this time.
+        until: Query<Option<DateTime<Utc>>>,
+        /// Return deliveries after this id (the `next` of the previous page).
+        after: Query<Option<Uuid>>,
+        /// Page size, 1 to 500 (default 100).
+        limit: Query<Option<i64>>,
+    ) -> Result<Json<Page<DeliveryView>>, ApiError> {
+        let filter = DeliveryFilter {
+            endpoint_id: endpoint_id.0,
+            event_id: event_id.0,
+            state: state.0,
+            last_status: last_status.0,
+            since: since.0,
+            until: until.0,
+        };
+        page_in_scope(&self.state.pool, tenant_id.0, filter, after.0, limit.0).await
+    }
+
+    /// One delivery of any tenant (operator).
+    #[oai(path = "/deliveries/:id", method = "get")]
+    async fn get(&self, _auth: AdminAuth, id: Path<Uuid>) -> Result<Json<DeliveryView>, ApiError> {
+        Ok(Json(find(&self.state.pool, None, id.0).await?.into()))
+    }
+
+    /// Every attempt of any tenant's delivery, in order (operator).
+    #[oai(path = "/deliveries/:id/attempts", method = "get")]
+    async fn attempts(
+        &self,
+        _auth: AdminAuth,
+        id: Path<Uuid>,
+    ) -> Result<Json<Vec<AttemptView>>, ApiError> {
+        attempts_in_scope(&self.state.pool, None, id.0).await
     }
 }

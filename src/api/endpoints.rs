@@ -6,13 +6,15 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::api::auth::TenantAuth;
 use crate::api::error::ApiError;
-use crate::api::{page_limit, ApiTags, Page};
+use crate::api::{check_timestamp, page_limit, ApiTags, Page};
 use crate::app::AppState;
 use crate::dispatch::destination::{check_url, DestinationError};
+use crate::encryption::Keyring;
 use crate::error::Error;
 use crate::event::{Channel, Direction, Event, EventType};
 use crate::store::endpoints::{self, Endpoint, EndpointFields};
@@ -150,8 +152,17 @@ impl EndpointsApi {
         })
     }
 
+    fn db(&self) -> &PgPool {
+        &self.state.pool
+    }
+
+    /// Every store call that reads or writes a signing secret takes the keyring.
+    fn keys(&self) -> &Keyring {
+        &self.state.settings.encryption
+    }
+
     async fn find(&self, tenant_id: Uuid, id: Uuid) -> Result<Endpoint, ApiError> {
-        endpoints::get_endpoint_of_tenant(&self.state.pool, tenant_id, id)
+        endpoints::get_endpoint_of_tenant(self.db(), self.keys(), tenant_id, id)
             .await?
             .ok_or_else(|| ApiError::not_found("endpoint"))
     }
@@ -214,7 +225,7 @@ impl EndpointsApi {
         })?;
         let secret = tokens::new_endpoint_secret();
         let endpoint =
-            endpoints::insert_endpoint_for_tenant(&self.state.pool, auth.0, &fields, &secret)
+            endpoints::insert_endpoint_for_tenant(self.db(), self.keys(), auth.0, &fields, &secret)
                 .await?;
         tracing::info!(tenant_id = %auth.0, endpoint_id = %endpoint.id, "endpoint created");
         Ok(Json(endpoint.into()))
@@ -230,7 +241,7 @@ impl EndpointsApi {
     ) -> Result<Json<Page<EndpointView>>, ApiError> {
         let limit = page_limit(limit.0)?;
         let rows =
-            endpoints::list_endpoints_of_tenant(&self.state.pool, auth.0, after.0, limit + 1)
+            endpoints::list_endpoints_of_tenant(self.db(), self.keys(), auth.0, after.0, limit + 1)
                 .await?;
         Ok(Json(Page::from_rows(
             rows,
@@ -266,7 +277,7 @@ impl EndpointsApi {
             enabled: patch.enabled.unwrap_or(current.enabled),
         })?;
         let endpoint =
-            endpoints::update_endpoint_of_tenant(&self.state.pool, auth.0, id.0, &fields)
+            endpoints::update_endpoint_of_tenant(self.db(), self.keys(), auth.0, id.0, &fields)
                 .await?
                 .ok_or_else(|| ApiError::not_found("endpoint"))?;
         Ok(Json(endpoint.into()))
@@ -294,7 +305,8 @@ impl EndpointsApi {
         let grace = chrono::Duration::from_std(self.state.settings.dispatch.secret_rotation_grace)
             .unwrap_or_else(|_| chrono::Duration::days(1));
         let endpoint = endpoints::rotate_secret_of_endpoint(
-            &self.state.pool,
+            self.db(),
+            self.keys(),
             auth.0,
             id.0,
             &tokens::new_endpoint_secret(),
@@ -328,6 +340,7 @@ impl EndpointsApi {
         id: Path<Uuid>,
         body: Json<RecoverRequest>,
     ) -> Result<Json<Queued>, ApiError> {
+        check_timestamp("since", body.since)?;
         let queued =
             deliveries::recover_endpoint_of_tenant(&self.state.pool, auth.0, id.0, body.since)
                 .await?

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::api::auth::TenantAuth;
 use crate::api::error::ApiError;
-use crate::api::{page_limit, ApiTags, Page};
+use crate::api::{check_time_range, page_limit, ApiTags, Page};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::event::{Channel, Event, EventType};
@@ -43,6 +43,7 @@ impl EventsApi {
         limit: Query<Option<i64>>,
     ) -> Result<Json<Page<Event>>, ApiError> {
         let limit = page_limit(limit.0)?;
+        check_time_range(since.0, until.0)?;
         if channel
             .0
             .as_deref()

@@ -1,13 +1,16 @@
 //! The REST API under `/v1`, one `#[OpenApi]` struct per resource, combined here.
 
+pub mod api_keys;
 pub mod auth;
 pub mod config;
 pub mod deliveries;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod stats;
 pub mod tenants;
 
+use chrono::{DateTime, Datelike, Utc};
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{Object, OpenApiService, Tags};
 use uuid::Uuid;
@@ -28,6 +31,10 @@ pub enum ApiTags {
     Endpoints,
     /// Tenant: the delivery log and replays.
     Deliveries,
+    /// Delivery statistics: a tenant's own, or any tenant's for the operator.
+    Stats,
+    /// Operator: the delivery log across tenants.
+    Admin,
 }
 
 /// Default and maximum page sizes of list endpoints.
@@ -44,6 +51,36 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, Error> {
             "invalid_limit",
             format!("limit must be between 1 and {MAX_PAGE}"),
         )),
+    }
+}
+
+/// Checks a timestamp given by a caller against the range the gateway deals in (years 1970
+/// to 9999), so absurd dates get a clear 422 instead of a database error.
+pub fn check_timestamp(field: &str, at: DateTime<Utc>) -> Result<(), Error> {
+    if (1970..=9999).contains(&at.year()) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_time_range",
+            format!("{field} must be between the years 1970 and 9999"),
+        ))
+    }
+}
+
+/// Checks a `since`/`until` window: each bound in range, and the window neither empty nor
+/// reversed, so a typo gives a clear error instead of a silently empty answer.
+pub fn check_time_range(
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<(), Error> {
+    since.map_or(Ok(()), |at| check_timestamp("since", at))?;
+    until.map_or(Ok(()), |at| check_timestamp("until", at))?;
+    match (since, until) {
+        (Some(since), Some(until)) if since >= until => Err(Error::invalid(
+            "invalid_time_range",
+            "since must be before until",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -81,10 +118,13 @@ impl<T: ParseFromJSON + ToJSON> Page<T> {
 /// All resources of the `/v1` API.
 pub type Apis = (
     tenants::TenantsApi,
+    api_keys::ApiKeysApi,
     config::ConfigApi,
     events::EventsApi,
     endpoints::EndpointsApi,
     deliveries::DeliveriesApi,
+    deliveries::AdminDeliveriesApi,
+    stats::StatsApi,
 );
 
 /// The whole `/v1` API with its OpenAPI description.
@@ -94,10 +134,13 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             tenants::TenantsApi { state: state() },
+            api_keys::ApiKeysApi { state: state() },
             config::ConfigApi { state: state() },
             events::EventsApi { state: state() },
             endpoints::EndpointsApi { state: state() },
             deliveries::DeliveriesApi { state: state() },
+            deliveries::AdminDeliveriesApi { state: state() },
+            stats::StatsApi { state: state() },
         ),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),

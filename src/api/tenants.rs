@@ -12,6 +12,7 @@ use crate::api::auth::AdminAuth;
 use crate::api::error::ApiError;
 use crate::api::{page_limit, ApiTags, Page};
 use crate::app::AppState;
+use crate::encryption::{self, Keyring};
 use crate::error::Error;
 use crate::event::Channel;
 use crate::store::{api_keys, tenants};
@@ -71,7 +72,27 @@ pub struct CreatedTenant {
     pub callback_urls: CallbackUrls,
 }
 
-/// Checks a secret-like string given by a user: non-empty, bounded, no surrounding space.
+/// Body of `PATCH /v1/tenants/{id}`: absent fields stay as they are.
+#[derive(Debug, Clone, Object)]
+pub struct TenantPatch {
+    /// New display name, 1 to 200 characters.
+    pub name: Option<String>,
+}
+
+/// Trims a tenant name and checks its length, the same way on create and rename.
+fn validate_name(name: &str) -> Result<&str, Error> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(Error::invalid(
+            "invalid_name",
+            "name must be 1 to 200 characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// Checks a secret-like string given by a user: non-empty, bounded, no surrounding space,
+/// and not looking like an encrypted value (it would be misread as one when stored).
 pub fn validate_credential(field: &str, value: &str) -> Result<(), Error> {
     if value.is_empty() || value.len() > 512 || value.trim() != value {
         return Err(Error::invalid(
@@ -79,22 +100,24 @@ pub fn validate_credential(field: &str, value: &str) -> Result<(), Error> {
             format!("{field} must be 1 to 512 characters without surrounding spaces"),
         ));
     }
+    if value.starts_with(encryption::PREFIX) {
+        return Err(Error::invalid(
+            "invalid_credential",
+            format!("{field} must not start with `{}`", encryption::PREFIX),
+        ));
+    }
     Ok(())
 }
 
 /// Creates a tenant with one API key; shared by the API and `switchboard tenant create`.
+/// `keys` encrypt the app secret, if one is given.
 pub async fn create_tenant(
     pool: &PgPool,
+    keys: &Keyring,
     public_url: &str,
     new: &NewTenant,
 ) -> Result<CreatedTenant, Error> {
-    let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::invalid(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
+    let name = validate_name(&new.name)?;
     if let Some(token) = &new.verify_token {
         validate_credential("verify_token", token)?;
     }
@@ -108,9 +131,11 @@ pub async fn create_tenant(
             verify_token: None,
             app_secrets: Some(vec![secret.clone()]),
         };
-        tenants::update_credentials_of_tenant(&mut tx, tenant.id, None, &update).await?;
+        tenants::update_credentials_of_tenant(&mut tx, keys, tenant.id, None, &update).await?;
     }
-    let api_key = api_keys::create_api_key_for_tenant(&mut tx, tenant.id).await?;
+    let api_key = api_keys::create_api_key_for_tenant(&mut tx, tenant.id)
+        .await?
+        .key;
     tx.commit().await?;
     tracing::info!(tenant_id = %tenant.id, "tenant created");
     Ok(CreatedTenant {
@@ -136,6 +161,20 @@ impl TenantsApi {
             created_at: tenant.created_at,
         }
     }
+
+    /// The view of a changed tenant, or 404 when the store found no such tenant.
+    fn found(&self, tenant: Option<tenants::Tenant>) -> Result<Json<TenantView>, ApiError> {
+        tenant
+            .map(|t| Json(self.view(t)))
+            .ok_or_else(|| ApiError::not_found("tenant"))
+    }
+
+    async fn set_disabled(&self, id: Uuid, disabled: bool) -> Result<Json<TenantView>, ApiError> {
+        let tenant = tenants::set_tenant_disabled(&self.state.pool, id, disabled).await?;
+        self.state.tenants.forget(id);
+        tracing::info!(tenant_id = %id, disabled, "tenant status changed");
+        self.found(tenant)
+    }
 }
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Tenants")]
@@ -147,8 +186,14 @@ impl TenantsApi {
         _auth: AdminAuth,
         body: Json<NewTenant>,
     ) -> Result<Json<CreatedTenant>, ApiError> {
-        let created =
-            create_tenant(&self.state.pool, &self.state.settings.public_url, &body).await?;
+        let settings = &self.state.settings;
+        let created = create_tenant(
+            &self.state.pool,
+            &settings.encryption,
+            &settings.public_url,
+            &body,
+        )
+        .await?;
         Ok(Json(created))
     }
 
@@ -175,9 +220,49 @@ impl TenantsApi {
     /// Get one tenant (operator).
     #[oai(path = "/tenants/:id", method = "get")]
     async fn get(&self, _auth: AdminAuth, id: Path<Uuid>) -> Result<Json<TenantView>, ApiError> {
-        let tenant = tenants::get_tenant(&self.state.pool, id.0)
-            .await?
-            .ok_or_else(|| ApiError::not_found("tenant"))?;
-        Ok(Json(self.view(tenant)))
+        self.found(tenants::get_tenant(&self.state.pool, id.0).await?)
+    }
+
+    /// Rename a tenant (operator).
+    #[oai(path = "/tenants/:id", method = "patch")]
+    async fn update(
+        &self,
+        _auth: AdminAuth,
+        id: Path<Uuid>,
+        body: Json<TenantPatch>,
+    ) -> Result<Json<TenantView>, ApiError> {
+        let pool = &self.state.pool;
+        let tenant = match &body.name {
+            Some(name) => tenants::rename_tenant(pool, id.0, validate_name(name)?).await?,
+            None => tenants::get_tenant(pool, id.0).await?,
+        };
+        self.found(tenant)
+    }
+
+    /// Disable a tenant (operator): its API keys answer 401, Meta's callbacks are refused
+    /// and its queued deliveries wait until it is enabled again. Nothing is deleted.
+    #[oai(path = "/tenants/:id/disable", method = "post")]
+    async fn disable(
+        &self,
+        _auth: AdminAuth,
+        id: Path<Uuid>,
+    ) -> Result<Json<TenantView>, ApiError> {
+        self.set_disabled(id.0, true).await
+    }
+
+    /// Enable a disabled tenant again (operator).
+    #[oai(path = "/tenants/:id/enable", method = "post")]
+    async fn enable(&self, _auth: AdminAuth, id: Path<Uuid>) -> Result<Json<TenantView>, ApiError> {
+        self.set_disabled(id.0, false).await
+    }
+
+    /// Delete a tenant and everything it owns: keys, credentials, receipts, events,
+    /// endpoints and the delivery log (operator). This cannot be undone.
+    #[oai(path = "/tenants/:id", method = "delete")]
+    async fn delete(&self, _auth: AdminAuth, id: Path<Uuid>) -> Result<Json<TenantView>, ApiError> {
+        let tenant = tenants::delete_tenant(&self.state.pool, id.0).await?;
+        self.state.tenants.forget(id.0);
+        tracing::info!(tenant_id = %id.0, "tenant deleted");
+        self.found(tenant)
     }
 }

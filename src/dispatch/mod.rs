@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::DispatchArgs;
+use crate::encryption::Keyring;
 use crate::error::Result;
 use crate::store::deliveries::{self, Claimed, InFlight, Next};
 use crate::store::endpoints;
@@ -36,6 +37,7 @@ pub const ATTEMPT_SECONDS: &str = "switchboard_delivery_attempt_duration_seconds
 /// Forwards deliveries; cheap to share behind an `Arc`.
 pub struct Dispatcher {
     pool: PgPool,
+    keys: Keyring,
     sender: Sender,
     policy: RetryPolicy,
     settings: DispatchArgs,
@@ -63,9 +65,10 @@ impl Drop for Slot {
 }
 
 impl Dispatcher {
-    /// A dispatcher over `pool` with the given settings.
-    pub fn new(pool: PgPool, settings: &DispatchArgs) -> anyhow::Result<Self> {
+    /// A dispatcher over `pool` with the given settings; `keys` decrypt signing secrets.
+    pub fn new(pool: PgPool, settings: &DispatchArgs, keys: Keyring) -> anyhow::Result<Self> {
         Ok(Dispatcher {
+            keys,
             sender: Sender::new(settings)?,
             policy: RetryPolicy::from(settings),
             slots: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
@@ -113,6 +116,7 @@ impl Dispatcher {
         }
         let claimed = deliveries::claim_due(
             &self.pool,
+            &self.keys,
             i64::try_from(free).unwrap_or(i64::MAX),
             &self.in_flight(),
             self.settings.lease,

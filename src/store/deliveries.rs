@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::encryption::Keyring;
 use crate::error::Result;
 use crate::event::Event;
-use crate::store::endpoints::{self, EndpointFilter};
+use crate::store::endpoints;
 
 /// Postgres channel that wakes dispatchers when deliveries are queued.
 pub const NOTIFY_CHANNEL: &str = "switchboard_deliveries";
@@ -143,6 +144,7 @@ async fn insert_pairs(
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: Uuid,
+    pub tenant_id: Uuid,
     pub endpoint_id: Uuid,
     pub event_id: Uuid,
     pub attempt_count: i32,
@@ -167,18 +169,19 @@ pub struct InFlight {
     pub cap: i32,
 }
 
-/// Claims up to `limit` due deliveries of enabled endpoints, skipping rows other workers
-/// hold, and at most the free slots of each endpoint: endpoints already at their cap are
+/// Claims up to `limit` due deliveries of enabled endpoints of enabled tenants (a disabled
+/// tenant's queue waits until it is enabled again), skipping rows other workers hold, and at most the free slots of each endpoint: endpoints already at their cap are
 /// left out of the scan, so a slow endpoint's backlog cannot hide the others' work.
-#[tracing::instrument(skip(db, in_flight))]
+#[tracing::instrument(skip(db, keys, in_flight))]
 pub async fn claim_due(
     db: &PgPool,
+    keys: &Keyring,
     limit: i64,
     in_flight: &InFlight,
     lease: Duration,
 ) -> Result<Vec<Claimed>> {
     let lease = chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::hours(1));
-    Ok(sqlx::query_as::<_, Claimed>(
+    let rows = sqlx::query_as::<_, Claimed>(
         "WITH busy AS (
              SELECT * FROM UNNEST($2::uuid[], $3::int[]) AS b(endpoint_id, in_flight)
          ), window_rows AS (
@@ -186,6 +189,7 @@ pub async fn claim_due(
              WHERE d.state = 'pending' AND d.next_attempt_at <= now()
                AND (d.locked_until IS NULL OR d.locked_until < now())
                AND d.endpoint_id NOT IN (SELECT endpoint_id FROM busy WHERE in_flight >= $4)
+               AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = d.tenant_id AND t.disabled_at IS NULL)
              ORDER BY d.next_attempt_at
              LIMIT 2000
          ), ranked AS (
@@ -205,9 +209,9 @@ pub async fn claim_due(
          ), claimed AS (
              UPDATE deliveries d SET locked_until = now() + $5::interval, lease_token = gen_random_uuid()
              FROM due WHERE d.id = due.id
-             RETURNING d.id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_token
+             RETURNING d.id, d.tenant_id, d.endpoint_id, d.event_id, d.attempt_count, d.lease_token
          )
-         SELECT c.id, c.endpoint_id, c.event_id, c.attempt_count, c.lease_token,
+         SELECT c.id, c.tenant_id, c.endpoint_id, c.event_id, c.attempt_count, c.lease_token,
                 e.consecutive_failures AS endpoint_failures, e.url, e.secret,
                 CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret,
                 ev.payload::text AS payload
@@ -221,7 +225,17 @@ pub async fn claim_due(
     .bind(in_flight.cap)
     .bind(lease)
     .fetch_all(db)
-    .await?)
+    .await?;
+    rows.into_iter()
+        .map(|c| {
+            let open = |stored: &str| keys.open(c.tenant_id, stored);
+            Ok(Claimed {
+                secret: open(&c.secret)?,
+                previous_secret: c.previous_secret.as_deref().map(open).transpose()?,
+                ..c
+            })
+        })
+        .collect()
 }
 
 /// Gives claimed deliveries back untouched (e.g. their endpoint is saturated or the worker
@@ -314,32 +328,36 @@ pub struct DeliveryFilter {
     pub endpoint_id: Option<Uuid>,
     pub event_id: Option<Uuid>,
     pub state: Option<String>,
+    /// HTTP status of the latest attempt.
+    pub last_status: Option<i32>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
 
-/// A page of a tenant's deliveries, oldest first, after the `after` cursor.
+/// A page of the delivery log, oldest first, after the `after` cursor: one tenant's
+/// (`Some`, the tenant API) or every tenant's (`None`, the operator's log).
 #[tracing::instrument(skip(db))]
-pub async fn list_deliveries_of_tenant(
+pub async fn list_deliveries_across_tenants(
     db: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: Option<Uuid>,
     filter: &DeliveryFilter,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Delivery>> {
     Ok(sqlx::query_as::<_, Delivery>(&format!(
         "SELECT {COLUMNS} FROM deliveries
-         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2)
+         WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::uuid IS NULL OR id > $2)
            AND ($3::uuid IS NULL OR endpoint_id = $3) AND ($4::uuid IS NULL OR event_id = $4)
-           AND ($5::text IS NULL OR state = $5)
-           AND ($6::timestamptz IS NULL OR created_at >= $6) AND ($7::timestamptz IS NULL OR created_at < $7)
-         ORDER BY id LIMIT $8"
+           AND ($5::text IS NULL OR state = $5) AND ($6::int IS NULL OR last_status = $6)
+           AND ($7::timestamptz IS NULL OR created_at >= $7) AND ($8::timestamptz IS NULL OR created_at < $8)
+         ORDER BY id LIMIT $9"
     ))
     .bind(tenant_id)
     .bind(after)
     .bind(filter.endpoint_id)
     .bind(filter.event_id)
     .bind(&filter.state)
+    .bind(filter.last_status)
     .bind(filter.since)
     .bind(filter.until)
     .bind(limit)
@@ -347,15 +365,15 @@ pub async fn list_deliveries_of_tenant(
     .await?)
 }
 
-/// One delivery of a tenant.
+/// One delivery: of this tenant (`Some`, the tenant API), or of any tenant (`None`, operator).
 #[tracing::instrument(skip(db))]
-pub async fn get_delivery_of_tenant(
+pub async fn get_delivery_across_tenants(
     db: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: Option<Uuid>,
     delivery_id: Uuid,
 ) -> Result<Option<Delivery>> {
     Ok(sqlx::query_as::<_, Delivery>(&format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2"
+        "SELECT {COLUMNS} FROM deliveries WHERE ($1::uuid IS NULL OR tenant_id = $1) AND id = $2"
     ))
     .bind(tenant_id)
     .bind(delivery_id)
@@ -406,8 +424,8 @@ pub async fn recover_endpoint_of_tenant(
     since: DateTime<Utc>,
 ) -> Result<Option<u64>> {
     let mut tx = db.begin().await?;
-    let Some(endpoint) =
-        endpoints::get_endpoint_of_tenant(&mut *tx, tenant_id, endpoint_id).await?
+    let Some(filter) =
+        endpoints::filter_of_endpoint_of_tenant(&mut *tx, tenant_id, endpoint_id).await?
     else {
         return Ok(None);
     };
@@ -432,12 +450,6 @@ pub async fn recover_endpoint_of_tenant(
     .bind(since)
     .fetch_all(&mut *tx)
     .await?;
-    let filter = EndpointFilter {
-        id: endpoint.id,
-        tenant_id,
-        event_types: endpoint.event_types,
-        channels: endpoint.channels,
-    };
     let wanted: Vec<(&Event, Uuid)> = missed
         .iter()
         .map(|j| &j.0)

@@ -1,9 +1,12 @@
-//! Forwarding endpoints of tenants, including signing secrets and failure tracking.
+//! Forwarding endpoints of tenants, including signing secrets (encrypted at rest when a key
+//! is configured: every function here seals and opens them, so callers only see plaintext)
+//! and failure tracking.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::encryption::Keyring;
 use crate::error::Result;
 use crate::event::{Channel, EventType};
 
@@ -60,15 +63,31 @@ pub struct EndpointFields {
     pub enabled: bool,
 }
 
+/// An endpoint row with its secrets decrypted for its tenant.
+fn opened(keys: &Keyring, e: Endpoint) -> Result<Endpoint> {
+    let open = |stored: &str| keys.open(e.tenant_id, stored);
+    Ok(Endpoint {
+        secret: open(&e.secret)?,
+        previous_secret: e.previous_secret.as_deref().map(open).transpose()?,
+        ..e
+    })
+}
+
+/// Decrypts the secrets of an optional row.
+fn opened_opt(keys: &Keyring, e: Option<Endpoint>) -> Result<Option<Endpoint>> {
+    e.map(|e| opened(keys, e)).transpose()
+}
+
 /// Inserts an endpoint with a fresh signing secret.
 #[tracing::instrument(skip_all, fields(%tenant_id))]
 pub async fn insert_endpoint_for_tenant(
     db: &PgPool,
+    keys: &Keyring,
     tenant_id: Uuid,
     fields: &EndpointFields,
     secret: &str,
 ) -> Result<Endpoint> {
-    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+    let row = sqlx::query_as::<_, Endpoint>(&format!(
         "INSERT INTO endpoints (id, tenant_id, url, description, event_types, channels, enabled, secret)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     ))
@@ -79,36 +98,67 @@ pub async fn insert_endpoint_for_tenant(
     .bind(&fields.event_types)
     .bind(&fields.channels)
     .bind(fields.enabled)
-    .bind(secret)
+    .bind(keys.seal(tenant_id, secret)?)
     .fetch_one(db)
-    .await?)
+    .await?;
+    opened(keys, row)
 }
 
 /// One endpoint of a tenant; another tenant's id is simply not found.
-#[tracing::instrument(skip(db))]
+#[tracing::instrument(skip(db, keys))]
 pub async fn get_endpoint_of_tenant(
-    db: impl PgExecutor<'_>,
+    db: &PgPool,
+    keys: &Keyring,
     tenant_id: Uuid,
     endpoint_id: Uuid,
 ) -> Result<Option<Endpoint>> {
-    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+    let row = sqlx::query_as::<_, Endpoint>(&format!(
         "SELECT {COLUMNS} FROM endpoints WHERE tenant_id = $1 AND id = $2"
     ))
+    .bind(tenant_id)
+    .bind(endpoint_id)
+    .fetch_optional(db)
+    .await?;
+    opened_opt(keys, row)
+}
+
+/// The filters of one endpoint of a tenant, without touching its secrets.
+#[tracing::instrument(skip(db))]
+pub async fn filter_of_endpoint_of_tenant(
+    db: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    endpoint_id: Uuid,
+) -> Result<Option<EndpointFilter>> {
+    Ok(sqlx::query_as::<_, EndpointFilter>(
+        "SELECT id, tenant_id, event_types, channels FROM endpoints WHERE tenant_id = $1 AND id = $2",
+    )
     .bind(tenant_id)
     .bind(endpoint_id)
     .fetch_optional(db)
     .await?)
 }
 
-/// A page of a tenant's endpoints in id order.
+/// The tenant an endpoint belongs to, so the operator's views can check a scope.
 #[tracing::instrument(skip(db))]
+pub async fn tenant_of_endpoint(db: &PgPool, endpoint_id: Uuid) -> Result<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar("SELECT tenant_id FROM endpoints WHERE id = $1")
+            .bind(endpoint_id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// A page of a tenant's endpoints in id order.
+#[tracing::instrument(skip(db, keys))]
 pub async fn list_endpoints_of_tenant(
     db: &PgPool,
+    keys: &Keyring,
     tenant_id: Uuid,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<Endpoint>> {
-    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+    let rows = sqlx::query_as::<_, Endpoint>(&format!(
         "SELECT {COLUMNS} FROM endpoints WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id > $2)
          ORDER BY id LIMIT $3"
     ))
@@ -116,18 +166,20 @@ pub async fn list_endpoints_of_tenant(
     .bind(after)
     .bind(limit)
     .fetch_all(db)
-    .await?)
+    .await?;
+    rows.into_iter().map(|e| opened(keys, e)).collect()
 }
 
 /// Replaces an endpoint's fields. Re-enabling clears the failure streak.
 #[tracing::instrument(skip_all, fields(%tenant_id, %endpoint_id))]
 pub async fn update_endpoint_of_tenant(
     db: &PgPool,
+    keys: &Keyring,
     tenant_id: Uuid,
     endpoint_id: Uuid,
     fields: &EndpointFields,
 ) -> Result<Option<Endpoint>> {
-    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+    let row = sqlx::query_as::<_, Endpoint>(&format!(
         "UPDATE endpoints SET url = $3, description = $4, event_types = $5, channels = $6,
              enabled = $7,
              disabled_reason = CASE WHEN $7 THEN NULL ELSE disabled_reason END,
@@ -144,7 +196,8 @@ pub async fn update_endpoint_of_tenant(
     .bind(&fields.channels)
     .bind(fields.enabled)
     .fetch_optional(db)
-    .await?)
+    .await?;
+    opened_opt(keys, row)
 }
 
 /// Deletes an endpoint (and, by cascade, its deliveries). True if it existed.
@@ -163,25 +216,27 @@ pub async fn delete_endpoint_of_tenant(
 }
 
 /// Installs a new secret; the current one keeps signing until `grace_until`.
-#[tracing::instrument(skip(db, new_secret))]
+#[tracing::instrument(skip(db, keys, new_secret))]
 pub async fn rotate_secret_of_endpoint(
     db: &PgPool,
+    keys: &Keyring,
     tenant_id: Uuid,
     endpoint_id: Uuid,
     new_secret: &str,
     grace_until: DateTime<Utc>,
 ) -> Result<Option<Endpoint>> {
-    Ok(sqlx::query_as::<_, Endpoint>(&format!(
+    let row = sqlx::query_as::<_, Endpoint>(&format!(
         "UPDATE endpoints SET previous_secret = secret, previous_secret_expires_at = $4,
              secret = $3, updated_at = now()
          WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
     ))
     .bind(tenant_id)
     .bind(endpoint_id)
-    .bind(new_secret)
+    .bind(keys.seal(tenant_id, new_secret)?)
     .bind(grace_until)
     .fetch_optional(db)
-    .await?)
+    .await?;
+    opened_opt(keys, row)
 }
 
 /// The enabled endpoints of some tenants with their filters, for writing the outbox.
@@ -250,4 +305,34 @@ pub async fn record_endpoint_outcome(
     .fetch_optional(&mut **tx)
     .await?;
     Ok(disabled.unwrap_or(false))
+}
+
+/// Rewrites every endpoint secret (current and previous) not yet sealed with the current
+/// key. Returns how many values were rewritten.
+#[tracing::instrument(skip_all)]
+pub async fn reencrypt_endpoint_secrets(
+    tx: &mut Transaction<'_, Postgres>,
+    keys: &Keyring,
+) -> Result<u64> {
+    let rows = sqlx::query_as::<_, (Uuid, Uuid, String, Option<String>)>(
+        "SELECT id, tenant_id, secret, previous_secret FROM endpoints ORDER BY id FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut rewritten = 0;
+    for (id, tenant_id, secret, previous) in rows {
+        let stale = |s: &String| keys.is_stale(s);
+        if !stale(&secret) && !previous.as_ref().is_some_and(stale) {
+            continue;
+        }
+        let reseal = |s: &str| keys.reseal(tenant_id, s);
+        sqlx::query("UPDATE endpoints SET secret = $2, previous_secret = $3 WHERE id = $1")
+            .bind(id)
+            .bind(reseal(&secret)?)
+            .bind(previous.as_deref().map(reseal).transpose()?)
+            .execute(&mut **tx)
+            .await?;
+        rewritten += 1 + u64::from(previous.is_some());
+    }
+    Ok(rewritten)
 }

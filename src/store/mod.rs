@@ -6,6 +6,7 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod events;
 pub mod receipts;
+pub mod stats;
 pub mod tenants;
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
 
 use crate::config::DatabaseArgs;
+use crate::encryption::Keyring;
 use crate::error::Result;
 
 /// The migrations in `migrations/`, embedded in the binary so a deploy is one file.
@@ -64,4 +66,15 @@ pub async fn pending_migrations(db: &PgPool) -> Result<Vec<i64>> {
         .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
         .map(|m| m.version)
         .collect())
+}
+
+/// Rewrites every stored secret (app secrets, endpoint secrets) that is not sealed with the
+/// current key, in one transaction: after a commit no row needs an old key any more.
+/// Returns how many values were rewritten.
+pub async fn reencrypt_secrets(pool: &PgPool, keys: &Keyring) -> crate::error::Result<u64> {
+    let mut tx = pool.begin().await?;
+    let app = tenants::reencrypt_app_secrets(&mut tx, keys).await?;
+    let endpoint = endpoints::reencrypt_endpoint_secrets(&mut tx, keys).await?;
+    tx.commit().await?;
+    Ok(app + endpoint)
 }

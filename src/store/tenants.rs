@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use crate::encryption::Keyring;
 use crate::error::Result;
 use crate::event::Channel;
 
@@ -134,10 +135,56 @@ pub async fn list_tenants(db: &PgPool, after: Option<Uuid>, limit: i64) -> Resul
     .await?)
 }
 
-/// Loads everything the handshake and signature check need; `None` for an unknown tenant.
+/// Renames a tenant; `None` if it does not exist.
 #[tracing::instrument(skip(db))]
+pub async fn rename_tenant(db: &PgPool, tenant_id: Uuid, name: &str) -> Result<Option<Tenant>> {
+    Ok(sqlx::query_as::<_, Tenant>(
+        "UPDATE tenants SET name = $2, updated_at = now() WHERE id = $1
+         RETURNING id, name, disabled_at, created_at",
+    )
+    .bind(tenant_id)
+    .bind(name)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Disables or re-enables a tenant. A disabled tenant's keys answer 401 and its callbacks
+/// are refused, but nothing is deleted. Disabling twice keeps the first time.
+#[tracing::instrument(skip(db))]
+pub async fn set_tenant_disabled(
+    db: &PgPool,
+    tenant_id: Uuid,
+    disabled: bool,
+) -> Result<Option<Tenant>> {
+    Ok(sqlx::query_as::<_, Tenant>(
+        "UPDATE tenants
+         SET disabled_at = CASE WHEN $2 THEN COALESCE(disabled_at, now()) END, updated_at = now()
+         WHERE id = $1 RETURNING id, name, disabled_at, created_at",
+    )
+    .bind(tenant_id)
+    .bind(disabled)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Deletes a tenant and, by cascade, everything it owns (keys, secrets, receipts, events,
+/// endpoints, deliveries). `None` if it did not exist.
+#[tracing::instrument(skip(db))]
+pub async fn delete_tenant(db: &PgPool, tenant_id: Uuid) -> Result<Option<Tenant>> {
+    Ok(sqlx::query_as::<_, Tenant>(
+        "DELETE FROM tenants WHERE id = $1 RETURNING id, name, disabled_at, created_at",
+    )
+    .bind(tenant_id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Loads everything the handshake and signature check need, app secrets decrypted;
+/// `None` for an unknown tenant.
+#[tracing::instrument(skip(db, keys))]
 pub async fn credentials_of_tenant(
     db: &PgPool,
+    keys: &Keyring,
     tenant_id: Uuid,
 ) -> Result<Option<TenantCredentials>> {
     let Some((disabled, verify_token)) = sqlx::query_as::<_, (bool, Option<String>)>(
@@ -166,8 +213,13 @@ pub async fn credentials_of_tenant(
     .fetch_all(db)
     .await?
     .into_iter()
-    .map(|(c, s)| (c.as_deref().and_then(Channel::parse), s))
-    .collect();
+    .map(|(c, s)| {
+        Ok((
+            c.as_deref().and_then(Channel::parse),
+            keys.open(tenant_id, &s)?,
+        ))
+    })
+    .collect::<Result<_>>()?;
     Ok(Some(TenantCredentials {
         tenant_id,
         disabled,
@@ -185,10 +237,12 @@ pub struct CredentialUpdate {
     pub app_secrets: Option<Vec<String>>,
 }
 
-/// Applies `update` to the tenant-wide scope (`channel = None`) or a channel override.
+/// Applies `update` to the tenant-wide scope (`channel = None`) or a channel override;
+/// app secrets are encrypted with the current key, if any.
 #[tracing::instrument(skip_all, fields(%tenant_id, ?channel))]
 pub async fn update_credentials_of_tenant(
     tx: &mut Transaction<'_, Postgres>,
+    keys: &Keyring,
     tenant_id: Uuid,
     channel: Option<Channel>,
     update: &CredentialUpdate,
@@ -219,7 +273,7 @@ pub async fn update_credentials_of_tenant(
         }
     }
     if let Some(secrets) = &update.app_secrets {
-        replace_app_secrets(tx, tenant_id, channel, secrets).await?;
+        replace_app_secrets(tx, keys, tenant_id, channel, secrets).await?;
     }
     Ok(())
 }
@@ -227,16 +281,13 @@ pub async fn update_credentials_of_tenant(
 /// Replaces the active secrets of one scope.
 async fn replace_app_secrets(
     tx: &mut Transaction<'_, Postgres>,
+    keys: &Keyring,
     tenant_id: Uuid,
     channel: Option<Channel>,
     secrets: &[String],
 ) -> Result<()> {
+    delete_app_secrets(tx, tenant_id, channel).await?;
     let channel = channel.map(Channel::as_str);
-    sqlx::query("DELETE FROM app_secrets WHERE tenant_id = $1 AND channel IS NOT DISTINCT FROM $2")
-        .bind(tenant_id)
-        .bind(channel)
-        .execute(&mut **tx)
-        .await?;
     for secret in secrets {
         sqlx::query(
             "INSERT INTO app_secrets (id, tenant_id, channel, secret) VALUES ($1, $2, $3, $4)",
@@ -244,7 +295,7 @@ async fn replace_app_secrets(
         .bind(Uuid::now_v7())
         .bind(tenant_id)
         .bind(channel)
-        .bind(secret)
+        .bind(keys.seal(tenant_id, secret)?)
         .execute(&mut **tx)
         .await?;
     }
@@ -263,5 +314,43 @@ pub async fn clear_channel_override_of_tenant(
         .bind(channel.as_str())
         .execute(&mut **tx)
         .await?;
-    replace_app_secrets(tx, tenant_id, Some(channel), &[]).await
+    delete_app_secrets(tx, tenant_id, Some(channel)).await
+}
+
+/// Removes the secrets of one scope (`None` = tenant-wide).
+async fn delete_app_secrets(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant_id: Uuid,
+    channel: Option<Channel>,
+) -> Result<()> {
+    sqlx::query("DELETE FROM app_secrets WHERE tenant_id = $1 AND channel IS NOT DISTINCT FROM $2")
+        .bind(tenant_id)
+        .bind(channel.map(Channel::as_str))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Rewrites every app secret not yet sealed with the current key (plaintext, or an old
+/// key). Returns how many were rewritten.
+#[tracing::instrument(skip_all)]
+pub async fn reencrypt_app_secrets(
+    tx: &mut Transaction<'_, Postgres>,
+    keys: &Keyring,
+) -> Result<u64> {
+    let rows = sqlx::query_as::<_, (Uuid, Uuid, String)>(
+        "SELECT id, tenant_id, secret FROM app_secrets ORDER BY id FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut rewritten = 0;
+    for (id, tenant_id, stored) in rows.into_iter().filter(|(_, _, s)| keys.is_stale(s)) {
+        sqlx::query("UPDATE app_secrets SET secret = $2 WHERE id = $1")
+            .bind(id)
+            .bind(keys.reseal(tenant_id, &stored)?)
+            .execute(&mut **tx)
+            .await?;
+        rewritten += 1;
+    }
+    Ok(rewritten)
 }

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use standardwebhooks::Webhook;
 use switchboard::config::Role;
 use switchboard::dispatch::Dispatcher;
+use switchboard::encryption::Keyring;
 use switchboard::store::deliveries::Attempt;
 
 use crate::helpers::{
@@ -289,7 +290,7 @@ async fn a_dispatcher_killed_mid_delivery_is_replaced_after_the_lease(pool: PgPo
         lease: Duration::from_millis(500),
         ..Default::default()
     };
-    let doomed = Dispatcher::new(pool.clone(), &settings).expect("dispatcher");
+    let doomed = Dispatcher::new(pool.clone(), &settings, Keyring::default()).expect("dispatcher");
     let task = tokio::spawn(async move { doomed.dispatch_due().await });
     // Wait until the request is in flight, then kill the worker.
     let deadline = std::time::Instant::now() + WAIT;
@@ -307,7 +308,8 @@ async fn a_dispatcher_killed_mid_delivery_is_replaced_after_the_lease(pool: PgPo
     task.abort();
 
     settings.lease = Duration::from_secs(60);
-    let successor = Dispatcher::new(pool.clone(), &settings).expect("dispatcher");
+    let successor =
+        Dispatcher::new(pool.clone(), &settings, Keyring::default()).expect("dispatcher");
     assert_eq!(
         successor.dispatch_due().await.expect("dispatch"),
         0,

@@ -26,6 +26,7 @@ pub struct TestApp {
 }
 
 /// A tenant created through the admin API.
+#[derive(Clone)]
 pub struct TestTenant {
     pub id: String,
     pub api_key: String,
@@ -137,6 +138,13 @@ impl TestApp {
         self.client
             .request(method, self.url(path))
             .bearer_auth(&tenant.api_key)
+    }
+
+    /// Sends an operator API request with the admin token.
+    pub fn admin_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
     }
 
     /// Registers an endpoint; `extra` adds fields such as filters.

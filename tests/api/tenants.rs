@@ -81,6 +81,11 @@ async fn invalid_tenant_input_gets_a_machine_readable_error(pool: PgPool) {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_credential",
         ),
+        (
+            json!({"name": "x", "app_secret": "enc:v1:abcd:AAAA"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_credential",
+        ),
         (json!({"nom": "x"}), StatusCode::BAD_REQUEST, "bad_request"),
     ];
     for (body, status, code) in cases {
@@ -182,4 +187,27 @@ async fn health_answers_until_shutdown(pool: PgPool) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn text_postgres_cannot_store_is_a_client_error(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let tenant = app.create_tenant().await;
+    let response = app
+        .client
+        .post(app.url("/v1/tenants"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "nul\u{0}byte"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.expect("json");
+    assert_eq!(error["error"]["code"], "invalid_text");
+    let filtered = app
+        .tenant_request(reqwest::Method::GET, "/v1/events?contact=%00", &tenant)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(filtered.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
