@@ -207,14 +207,16 @@ main() {
     run_scenario "$2"
     return
   fi
-  local scenarios=("$@") failed=() scenario
+  local scenarios=("$@") failed=() scenario status
   ((${#scenarios[@]})) || scenarios=("${ALL_SCENARIOS[@]}")
   mkdir -p "$OUT"
   trap ensure_postgres EXIT
   ensure_postgres
   for scenario in "${scenarios[@]}"; do
-    timeout --kill-after=30 "$SCENARIO_TIMEOUT" "$0" --scenario "$scenario" ||
-      failed+=("$scenario")
+    status=0
+    timeout --kill-after=30 "$SCENARIO_TIMEOUT" "$0" --scenario "$scenario" || status=$?
+    ((status != 124)) || echo "$scenario: timed out after $SCENARIO_TIMEOUT s"
+    ((status == 0)) || failed+=("$scenario")
   done
   if ((${#failed[@]})); then
     echo "fault suite: FAILED: ${failed[*]} (logs in $OUT)"
