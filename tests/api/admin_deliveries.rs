@@ -19,19 +19,6 @@ struct Log {
     gone_endpoint: String,
 }
 
-async fn ping(app: &TestApp, tenant: &TestTenant, endpoint: &Value) {
-    let path = format!(
-        "/v1/endpoints/{}/test",
-        endpoint["id"].as_str().expect("id")
-    );
-    let response = app
-        .tenant_request(Method::POST, &path, tenant)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::OK);
-}
-
 async fn two_tenants_with_finished_deliveries(pool: PgPool) -> Log {
     let app = spawn_app_with(pool, |s| s.dispatch.max_attempts = 1).await;
     let (ok, gone) = (app.create_tenant().await, app.create_tenant().await);
@@ -41,8 +28,10 @@ async fn two_tenants_with_finished_deliveries(pool: PgPool) -> Log {
     let gone_endpoint = app
         .create_endpoint(&gone, &gone_receiver.url, json!({}))
         .await;
-    ping(&app, &ok, &ok_endpoint).await;
-    ping(&app, &gone, &gone_endpoint).await;
+    app.ping(&ok, ok_endpoint["id"].as_str().expect("endpoint id"))
+        .await;
+    app.ping(&gone, gone_endpoint["id"].as_str().expect("endpoint id"))
+        .await;
     let finished = app
         .wait_for_count(
             "SELECT count(*) FROM deliveries WHERE state <> 'pending'",

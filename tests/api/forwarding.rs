@@ -20,19 +20,6 @@ use crate::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn ping(app: &TestApp, tenant: &TestTenant, endpoint: &Value) {
-    let path = format!(
-        "/v1/endpoints/{}/test",
-        endpoint["id"].as_str().expect("id")
-    );
-    let response = app
-        .tenant_request(Method::POST, &path, tenant)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::OK);
-}
-
 async fn only_delivery(app: &TestApp, tenant: &TestTenant) -> Value {
     let page = app.tenant_get("/v1/deliveries", tenant).await;
     let items = page["items"].as_array().expect("items");
@@ -91,7 +78,8 @@ async fn two_failures_then_success_makes_three_logged_attempts(pool: PgPool) {
     receiver.script([Reply::Status(500), Reply::Status(500)]);
     let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
 
-    ping(&app, &tenant, &endpoint).await;
+    app.ping(&tenant, endpoint["id"].as_str().expect("endpoint id"))
+        .await;
 
     let received = receiver.wait_for(3, WAIT).await;
     assert_eq!(received.len(), 3);
@@ -133,7 +121,8 @@ async fn a_receiver_that_never_answers_in_time_fails_then_a_manual_retry_succeed
     ]);
     let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
 
-    ping(&app, &tenant, &endpoint).await;
+    app.ping(&tenant, endpoint["id"].as_str().expect("endpoint id"))
+        .await;
 
     app.wait_for_count(
         "SELECT count(*) FROM deliveries WHERE state = 'failed'",
@@ -176,7 +165,8 @@ async fn retry_after_is_obeyed(pool: PgPool) {
     receiver.script([Reply::RetryAfter(503, 1)]);
     let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
 
-    ping(&app, &tenant, &endpoint).await;
+    app.ping(&tenant, endpoint["id"].as_str().expect("endpoint id"))
+        .await;
 
     let received = receiver.wait_for(2, WAIT).await;
     assert_eq!(received.len(), 2);
@@ -283,7 +273,8 @@ async fn a_dispatcher_killed_mid_delivery_is_replaced_after_the_lease(pool: PgPo
     let receiver = Receiver::start().await;
     receiver.script([Reply::Sleep(Duration::from_secs(30))]);
     let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
-    ping(&app, &tenant, &endpoint).await;
+    app.ping(&tenant, endpoint["id"].as_str().expect("endpoint id"))
+        .await;
 
     let mut settings = switchboard::config::DispatchArgs {
         allow_private_destinations: true,
@@ -341,11 +332,13 @@ async fn a_slow_endpoint_does_not_delay_another(pool: PgPool) {
     let fast_endpoint = app.create_endpoint(&tenant, &fast.url, json!({})).await;
 
     for _ in 0..5 {
-        ping(&app, &tenant, &slow_endpoint).await;
+        app.ping(&tenant, slow_endpoint["id"].as_str().expect("endpoint id"))
+            .await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     for _ in 0..5 {
-        ping(&app, &tenant, &fast_endpoint).await;
+        app.ping(&tenant, fast_endpoint["id"].as_str().expect("endpoint id"))
+            .await;
     }
 
     let received = fast.wait_for(5, Duration::from_secs(5)).await;
@@ -384,7 +377,8 @@ async fn private_destinations_are_refused_unless_allowed(pool: PgPool) {
     let receiver = Receiver::start().await;
     let by_name = receiver.url.replace("127.0.0.1", "localhost");
     let endpoint = app.create_endpoint(&tenant, &by_name, json!({})).await;
-    ping(&app, &tenant, &endpoint).await;
+    app.ping(&tenant, endpoint["id"].as_str().expect("endpoint id"))
+        .await;
     app.wait_for_count("SELECT count(*) FROM attempts", 1, WAIT)
         .await;
     let delivery = only_delivery(&app, &tenant).await;
@@ -406,7 +400,8 @@ async fn a_failing_endpoint_is_disabled_and_resumes_when_enabled(pool: PgPool) {
     receiver.script((0..3).map(|_| Reply::Status(500)));
     let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
     let path = format!("/v1/endpoints/{}", endpoint["id"].as_str().expect("id"));
-    ping(&app, &tenant, &endpoint).await;
+    app.ping(&tenant, endpoint["id"].as_str().expect("endpoint id"))
+        .await;
 
     app.wait_for_count("SELECT count(*) FROM endpoints WHERE NOT enabled", 1, WAIT)
         .await;
@@ -457,7 +452,8 @@ async fn after_rotation_both_secrets_verify_during_the_grace_period(pool: PgPool
     assert_ne!(old_secret, new_secret);
     assert!(rotated["previous_secret_valid_until"].is_string());
 
-    ping(&app, &tenant, &endpoint).await;
+    app.ping(&tenant, endpoint["id"].as_str().expect("endpoint id"))
+        .await;
     let received = receiver.wait_for(1, WAIT).await;
     assert_eq!(received.len(), 1);
     for secret in [&old_secret, &new_secret] {
@@ -475,7 +471,8 @@ async fn recover_requeues_failed_deliveries_since_a_time(pool: PgPool) {
     let receiver = Receiver::start().await;
     receiver.script([Reply::Status(500)]);
     let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
-    ping(&app, &tenant, &endpoint).await;
+    app.ping(&tenant, endpoint["id"].as_str().expect("endpoint id"))
+        .await;
     app.wait_for_count(
         "SELECT count(*) FROM deliveries WHERE state = 'failed'",
         1,
@@ -609,11 +606,16 @@ async fn hostile_receivers_are_bounded_and_do_not_affect_others(pool: PgPool) {
     let healthy = Receiver::start().await;
     for receiver in [&endless, &redirecting, &silent] {
         let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
-        ping(&app, &tenant, &endpoint).await;
+        app.ping(&tenant, endpoint["id"].as_str().expect("endpoint id"))
+            .await;
     }
     let healthy_endpoint = app.create_endpoint(&tenant, &healthy.url, json!({})).await;
     let started = std::time::Instant::now();
-    ping(&app, &tenant, &healthy_endpoint).await;
+    app.ping(
+        &tenant,
+        healthy_endpoint["id"].as_str().expect("endpoint id"),
+    )
+    .await;
 
     assert_eq!(healthy.wait_for(1, WAIT).await.len(), 1);
     assert!(

@@ -165,6 +165,17 @@ impl TestApp {
             .expect("json")
     }
 
+    /// Queues a `ping` event to an endpoint through the API (`POST …/test`).
+    pub async fn ping(&self, tenant: &TestTenant, endpoint_id: &str) {
+        let path = format!("/v1/endpoints/{endpoint_id}/test");
+        let response = self
+            .tenant_request(reqwest::Method::POST, &path, tenant)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+    }
+
     /// GET a tenant route and parse the JSON answer.
     pub async fn tenant_get(&self, path: &str, tenant: &TestTenant) -> Value {
         self.tenant_request(reqwest::Method::GET, path, tenant)

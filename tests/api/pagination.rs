@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -12,20 +12,6 @@ use crate::helpers::{spawn_app, TestApp, TestTenant};
 
 const BEFORE: usize = 30;
 const PAGE: &str = "7";
-
-/// Queues one test event and its delivery.
-async fn ping(app: &TestApp, tenant: &TestTenant, endpoint: &str) {
-    let response = app
-        .tenant_request(
-            Method::POST,
-            &format!("/v1/endpoints/{endpoint}/test"),
-            tenant,
-        )
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::OK);
-}
 
 /// Ids of one list, page by page, with how often each was seen.
 async fn page_through(app: &TestApp, tenant: &TestTenant, path: &str) -> HashMap<String, usize> {
@@ -83,7 +69,7 @@ async fn paging_while_rows_are_inserted_loses_and_repeats_nothing(pool: PgPool) 
         .await;
     let endpoint = endpoint["id"].as_str().expect("id").to_owned();
     for _ in 0..BEFORE {
-        ping(&app, &tenant, &endpoint).await;
+        app.ping(&tenant, &endpoint).await;
     }
     let events_before = ids(&app, &tenant, "/v1/events").await;
     let deliveries_before = ids(&app, &tenant, "/v1/deliveries").await;
@@ -104,7 +90,7 @@ async fn paging_while_rows_are_inserted_loses_and_repeats_nothing(pool: PgPool) 
         tokio::spawn(async move {
             let mut inserted = 0;
             while !stop.is_cancelled() && inserted < 200 {
-                ping(&app, &tenant, &endpoint).await;
+                app.ping(&tenant, &endpoint).await;
                 inserted += 1;
             }
             inserted

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -19,19 +19,6 @@ struct Fixture {
     failing: String,
 }
 
-async fn ping(app: &TestApp, tenant: &TestTenant, endpoint: &str) {
-    let response = app
-        .tenant_request(
-            Method::POST,
-            &format!("/v1/endpoints/{endpoint}/test"),
-            tenant,
-        )
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::OK);
-}
-
 async fn endpoint_id(app: &TestApp, tenant: &TestTenant, url: &str, extra: Value) -> String {
     let endpoint = app.create_endpoint(tenant, url, extra).await;
     endpoint["id"].as_str().expect("id").to_owned()
@@ -46,7 +33,7 @@ async fn fixture(pool: PgPool) -> Fixture {
     let failing = endpoint_id(&app, &tenant, &failing_receiver.url, json!({})).await;
     let paused = endpoint_id(&app, &tenant, &ok_receiver.url, json!({"enabled": false})).await;
     for endpoint in [&ok, &ok, &failing, &paused] {
-        ping(&app, &tenant, endpoint).await;
+        app.ping(&tenant, endpoint).await;
     }
     let finished = app
         .wait_for_count(
