@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use switchboard::signature::meta_signature_header;
 
-use crate::helpers::{database_url, whatsapp_text, ADMIN_TOKEN, APP_SECRET, VERIFY_TOKEN};
+use crate::helpers::{
+    database_url, spawn_app_with, whatsapp_text, ADMIN_TOKEN, APP_SECRET, VERIFY_TOKEN,
+};
 use crate::receiver::Receiver;
 
 /// A port that was free a moment ago.
@@ -156,4 +158,83 @@ async fn kill_9_mid_burst_loses_no_acknowledged_webhook(pool: PgPool) {
     assert_eq!(lost, 0);
     assert_eq!(undelivered, 0);
     assert_eq!(duplicated, 0);
+}
+
+/// Receiver outage: the endpoint refuses connections for two seconds, then comes back.
+/// Every event must arrive, and no retry may come earlier than the schedule says.
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn receiver_outage_then_recovery_delivers_everything_on_schedule(pool: PgPool) {
+    const EVENTS: usize = 20;
+    let initial = Duration::from_millis(100);
+    let app = spawn_app_with(pool, |s| {
+        s.dispatch.retry_initial = initial;
+        s.dispatch.retry_factor = 2.0;
+        s.dispatch.retry_max_delay = Duration::from_secs(2);
+        s.dispatch.max_attempts = 30;
+    })
+    .await;
+    let tenant = app.create_tenant().await;
+    let port = free_port();
+    let endpoint = app
+        .create_endpoint(&tenant, &format!("http://127.0.0.1:{port}/hook"), json!({}))
+        .await;
+    for _ in 0..EVENTS {
+        app.ping(&tenant, endpoint["id"].as_str().expect("id"))
+            .await;
+    }
+
+    let down = Duration::from_secs(2);
+    tokio::time::sleep(down).await;
+    let back = Instant::now();
+    let receiver = Receiver::start_on(port).await;
+    let deadline = back + Duration::from_secs(30);
+    let (ids, requests) = loop {
+        let received = receiver.received();
+        let ids: HashSet<String> = received.iter().map(|r| r.header("webhook-id")).collect();
+        if ids.len() >= EVENTS || Instant::now() >= deadline {
+            break (ids, received.len());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let recovered_in = back.elapsed();
+
+    // Gaps between consecutive attempts of each delivery, against the schedule's minimum
+    // (initial × 2^(n-1), capped at the maximum delay).
+    let starts: Vec<(uuid::Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT delivery_id, started_at FROM attempts ORDER BY delivery_id, attempt_number",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("attempts");
+    let mut early = 0;
+    let mut retries = 0;
+    for pair in starts.windows(2) {
+        let ((d1, t1), (d2, t2)) = (pair[0], pair[1]);
+        if d1 != d2 {
+            continue;
+        }
+        let n = starts.iter().filter(|(d, t)| *d == d1 && *t <= t1).count();
+        let minimum =
+            (initial * 2u32.pow(u32::try_from(n - 1).unwrap_or(0))).min(Duration::from_secs(2));
+        let gap = (t2 - t1).to_std().unwrap_or_default();
+        retries += 1;
+        // 5 ms of slack for clock granularity between two rows' timestamps.
+        if gap + Duration::from_millis(5) < minimum {
+            early += 1;
+        }
+    }
+    println!(
+        "receiver-outage: events {EVENTS}, delivered {} ({requests} requests), attempts {}, retries {retries}, early retries {early}, down {:.1} s, all delivered {:.1} s after the receiver returned",
+        ids.len(),
+        starts.len(),
+        down.as_secs_f64(),
+        recovered_in.as_secs_f64()
+    );
+    assert_eq!(
+        ids.len(),
+        EVENTS,
+        "every event arrives once the receiver is back"
+    );
+    assert!(retries > 0, "the outage must have caused retries");
+    assert_eq!(early, 0, "no retry came earlier than the schedule");
 }

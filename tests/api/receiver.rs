@@ -100,8 +100,13 @@ async fn receive(headers: &HeaderMap, body: Body, shared: Data<&Arc<Shared>>) ->
 impl Receiver {
     /// Starts a receiver on 127.0.0.1:0 that answers 200 unless scripted otherwise.
     pub async fn start() -> Self {
+        Receiver::start_on(0).await
+    }
+
+    /// Starts a receiver on a given loopback port (0 = any), e.g. one that was down before.
+    pub async fn start_on(port: u16) -> Self {
         let shared = Arc::new(Shared::default());
-        let acceptor = TcpListener::bind("127.0.0.1:0")
+        let acceptor = TcpListener::bind(format!("127.0.0.1:{port}"))
             .into_acceptor()
             .await
             .expect("bind receiver");

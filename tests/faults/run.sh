@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long-run fault suite (issue 7: "nothing acknowledged is lost").
 #
-#   tests/faults/run.sh                  # every scenario: crash db-outage hostile fuzz
+#   tests/faults/run.sh                  # every scenario: crash db-outage receiver-outage hostile fuzz
 #   tests/faults/run.sh db-outage fuzz   # some of them
 #
 # Prints one result line per scenario with its figures and exits non-zero if any failed.
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-readonly ALL_SCENARIOS=(crash db-outage hostile fuzz)
+readonly ALL_SCENARIOS=(crash db-outage receiver-outage hostile fuzz)
 readonly PG_SERVER=postgres://postgres@127.0.0.1:5432
 readonly OUT=tests/faults/out
 readonly FUZZ_SECONDS=${FUZZ_SECONDS:-60}
@@ -61,11 +61,20 @@ nextest_summary() {
   grep -Eo '[0-9]+ tests? run: .*' "$1" | tail -n 1
 }
 
-scenario_crash() {
-  local log=$OUT/crash.log status=0
-  nextest 'test(/faults::/)' "$log" || status=$?
-  grep -E '^crash: ' "$log" || echo "crash: no result line (see $log)"
+# Runs the integration test matching FILTER and passes its NAME: result line through.
+result_line_test() {
+  local name=$1 filter=$2 log=$OUT/$1.log status=0
+  nextest "$filter" "$log" || status=$?
+  grep -E "^$name: " "$log" || echo "$name: no result line (see $log)"
   return "$status"
+}
+
+scenario_crash() {
+  result_line_test crash 'test(/faults::kill_9/)'
+}
+
+scenario_receiver_outage() {
+  result_line_test receiver-outage 'test(/faults::receiver_outage/)'
 }
 
 scenario_hostile() {
@@ -195,6 +204,7 @@ run_scenario() {
   case $1 in
     crash) scenario_crash ;;
     db-outage) scenario_db_outage ;;
+    receiver-outage) scenario_receiver_outage ;;
     hostile) scenario_hostile ;;
     fuzz) scenario_fuzz ;;
     *) echo "unknown scenario $1 (known: ${ALL_SCENARIOS[*]})" >&2 && return 2 ;;
