@@ -275,3 +275,61 @@ pub struct Event {
     #[serde(default)]
     pub raw: Value,
 }
+
+impl Event {
+    /// An event with only its shape set (type, channel, direction, time, raw) and every
+    /// optional field empty: the one place that lists them all, for the normalizer and for
+    /// gateway-made events alike.
+    pub fn bare(
+        event_type: EventType,
+        channel: Channel,
+        direction: Direction,
+        timestamp_ms: i64,
+        raw: Value,
+    ) -> Event {
+        Event {
+            id: None,
+            event_type,
+            channel,
+            tenant_id: None,
+            account_id: None,
+            from: None,
+            to: None,
+            contact: None,
+            contact_name: None,
+            conversation_id: None,
+            direction,
+            timestamp: timestamp_ms.div_euclid(1000),
+            timestamp_ms,
+            message_id: None,
+            kind: None,
+            text: None,
+            reply_to: None,
+            media: None,
+            location: None,
+            contacts: None,
+            interactive: None,
+            reaction: None,
+            status: None,
+            referral: None,
+            errors: None,
+            raw,
+        }
+    }
+
+    /// The test event `POST /v1/endpoints/{id}/test` sends: shaped like every other event so
+    /// receivers can parse it with the same code.
+    pub fn ping(tenant_id: Uuid) -> Event {
+        let mut event = Event::bare(
+            EventType::Ping,
+            Channel::Whatsapp,
+            Direction::Outbound,
+            chrono::Utc::now().timestamp_millis(),
+            serde_json::json!({}),
+        );
+        event.id = Some(Uuid::now_v7());
+        event.tenant_id = Some(tenant_id);
+        event.text = Some("Test event from Switchboard".to_owned());
+        event
+    }
+}

@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::dispatch::destination::{check_url, DestinationError};
 use crate::encryption::Keyring;
 use crate::error::Error;
-use crate::event::{Channel, Direction, Event, EventType};
+use crate::event::{Channel, Event, EventType};
 use crate::store::endpoints::{self, Endpoint, EndpointFields};
 use crate::store::{deliveries, events};
 use crate::tokens;
@@ -168,39 +168,6 @@ impl EndpointsApi {
     }
 }
 
-/// A test event: shaped like every other event so receivers can parse it with the same code.
-fn ping_event(tenant_id: Uuid) -> Event {
-    let now = Utc::now();
-    Event {
-        id: Some(Uuid::now_v7()),
-        event_type: EventType::Ping,
-        channel: Channel::Whatsapp,
-        tenant_id: Some(tenant_id),
-        account_id: None,
-        from: None,
-        to: None,
-        contact: None,
-        contact_name: None,
-        conversation_id: None,
-        direction: Direction::Outbound,
-        timestamp: now.timestamp(),
-        timestamp_ms: now.timestamp_millis(),
-        message_id: None,
-        kind: None,
-        text: Some("Test event from Switchboard".to_owned()),
-        reply_to: None,
-        media: None,
-        location: None,
-        contacts: None,
-        interactive: None,
-        reaction: None,
-        status: None,
-        referral: None,
-        errors: None,
-        raw: serde_json::json!({}),
-    }
-}
-
 /// Tenant endpoint routes.
 pub struct EndpointsApi {
     pub state: AppState,
@@ -321,7 +288,7 @@ impl EndpointsApi {
     #[oai(path = "/endpoints/:id/test", method = "post")]
     async fn test(&self, auth: TenantAuth, id: Path<Uuid>) -> Result<Json<Queued>, ApiError> {
         let endpoint = self.find(auth.0, id.0).await?;
-        let event = ping_event(auth.0);
+        let event = Event::ping(auth.0);
         let mut tx = self.state.pool.begin().await?;
         events::insert_synthetic_event(&mut tx, auth.0, &event).await?;
         let queued = deliveries::enqueue_to_endpoint(&mut tx, endpoint.id, &event).await?;

@@ -116,32 +116,14 @@ impl Context {
             .or(self.entry_time_ms)
             .unwrap_or(self.received_at_ms);
         Event {
-            id: None,
-            event_type,
-            channel: self.channel,
-            tenant_id: None,
             account_id: self.account_id.clone(),
-            from: None,
-            to: None,
-            contact: None,
-            contact_name: None,
-            conversation_id: None,
-            direction: Direction::Inbound,
-            timestamp: ms.div_euclid(1000),
-            timestamp_ms: ms,
-            message_id: None,
-            kind: None,
-            text: None,
-            reply_to: None,
-            media: None,
-            location: None,
-            contacts: None,
-            interactive: None,
-            reaction: None,
-            status: None,
-            referral: None,
-            errors: None,
-            raw: raw.clone(),
+            ..Event::bare(
+                event_type,
+                self.channel,
+                Direction::Inbound,
+                ms,
+                raw.clone(),
+            )
         }
     }
 

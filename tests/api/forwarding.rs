@@ -222,7 +222,7 @@ async fn two_instances_deliver_a_burst_of_1000_events_once_each(pool: PgPool) {
     // 1,000 pings queued in one go, as a burst of ingest would.
     let mut tx = first.pool.begin().await.expect("tx");
     for _ in 0..1000 {
-        let event = ping_event(tenant_id);
+        let event = switchboard::event::Event::ping(tenant_id);
         switchboard::store::events::insert_synthetic_event(&mut tx, tenant_id, &event)
             .await
             .expect("event");
@@ -251,18 +251,6 @@ async fn two_instances_deliver_a_burst_of_1000_events_once_each(pool: PgPool) {
         .await
         .expect("count");
     assert_eq!(attempts, 1000);
-}
-
-fn ping_event(tenant_id: uuid::Uuid) -> switchboard::event::Event {
-    let body = r#"{"id":null,"type":"ping","channel":"whatsapp","tenant_id":null,"account_id":null,
-        "from":null,"to":null,"contact":null,"contact_name":null,"conversation_id":null,
-        "direction":"outbound","timestamp":1700000000,"timestamp_ms":1700000000000,"message_id":null,
-        "kind":null,"text":"burst","reply_to":null,"media":null,"location":null,"contacts":null,
-        "interactive":null,"reaction":null,"status":null,"referral":null,"errors":null,"raw":{}}"#;
-    let mut event: switchboard::event::Event = serde_json::from_str(body).expect("event JSON");
-    event.id = Some(uuid::Uuid::now_v7());
-    event.tenant_id = Some(tenant_id);
-    event
 }
 
 #[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
