@@ -9,18 +9,8 @@ use crate::helpers::spawn_app;
 async fn readyz_is_200_on_a_migrated_reachable_database(pool: PgPool) {
     let app = spawn_app(pool).await;
 
-    let ready = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("request");
-    let alive = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("request");
+    let ready = app.get("/readyz").await;
+    let alive = app.get("/healthz").await;
 
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(ready.text().await.expect("body"), "ready");
@@ -38,12 +28,7 @@ async fn readyz_is_503_while_a_migration_is_missing(pool: PgPool) {
     .await
     .expect("forget the latest migration");
 
-    let response = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("request");
+    let response = app.get("/readyz").await;
 
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = response.text().await.expect("body");
@@ -55,18 +40,8 @@ async fn readyz_is_503_without_database_while_healthz_stays_200(pool: PgPool) {
     let app = spawn_app(pool).await;
     app.pool.close().await;
 
-    let ready = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("request");
-    let alive = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("request");
+    let ready = app.get("/readyz").await;
+    let alive = app.get("/healthz").await;
 
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(alive.status(), StatusCode::OK);

@@ -82,6 +82,15 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// An unauthenticated GET (health, metrics, dashboard).
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// Creates a tenant with the default verify token and app secret.
     pub async fn create_tenant(&self) -> TestTenant {
         let created: Value = self
