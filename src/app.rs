@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Role, Settings};
 use crate::dispatch::Dispatcher;
+use crate::media::Capturer;
 use crate::persist::Persister;
 use crate::request_id::RequestId;
 use crate::tenant_cache::TenantCache;
@@ -38,7 +39,11 @@ impl AppState {
     /// tasks, so it must be called inside the Tokio runtime.
     pub fn new(pool: PgPool, settings: Settings) -> Self {
         AppState {
-            persister: Arc::new(Persister::new(pool.clone(), &settings.ingest)),
+            persister: Arc::new(Persister::new(
+                pool.clone(),
+                &settings.ingest,
+                settings.media.media_wait,
+            )),
             tenants: Arc::new(TenantCache::new(Duration::from_secs(1))),
             pool,
             settings: Arc::new(settings),
@@ -117,20 +122,26 @@ impl Application {
         self.addr
     }
 
-    /// Serves until `shutdown` is cancelled, with the dispatcher running beside it unless
-    /// the role is HTTP only; then lets in-flight requests and deliveries finish.
+    /// Serves until `shutdown` is cancelled, with the dispatcher and the media capturer
+    /// running beside it unless the role is HTTP only; then lets in-flight requests and
+    /// deliveries finish.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, role = ?self.role, "gateway listening");
-        let dispatcher = if self.role == Role::Http {
-            None
+        let workers = if self.role == Role::Http {
+            Vec::new()
         } else {
             let settings = &self.state.settings;
+            let pool = &self.state.pool;
             let dispatcher = Dispatcher::new(
-                self.state.pool.clone(),
+                pool.clone(),
                 &settings.dispatch,
                 settings.encryption.clone(),
             )?;
-            Some(tokio::spawn(Arc::new(dispatcher).run(shutdown.clone())))
+            let capturer = Capturer::new(pool.clone(), Arc::clone(settings))?;
+            vec![
+                tokio::spawn(Arc::new(dispatcher).run(shutdown.clone())),
+                tokio::spawn(Arc::new(capturer).run(shutdown.clone())),
+            ]
         };
         let stop = shutdown.clone();
         let served = Server::new_with_acceptor(self.acceptor)
@@ -142,8 +153,8 @@ impl Application {
             .await;
         // Whatever ended the server ends the dispatcher too.
         shutdown.cancel();
-        if let Some(dispatcher) = dispatcher {
-            dispatcher.await?;
+        for worker in workers {
+            worker.await?;
         }
         Ok(served?)
     }

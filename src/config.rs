@@ -275,6 +275,8 @@ pub struct ServeArgs {
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub encryption: EncryptionArgs,
+    #[command(flatten)]
+    pub media: MediaArgs,
 }
 
 /// How accepted webhooks are written.
@@ -316,6 +318,68 @@ impl Default for IngestArgs {
             group_max_wait: Duration::from_millis(2),
             group_committers: 4,
             ingest_queue: 4096,
+        }
+    }
+}
+
+/// Media capture settings: where the Graph API is, how hard to try, where files go.
+#[derive(Debug, Clone, Args)]
+pub struct MediaArgs {
+    /// Graph API base URL (tests point it at a local server).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_GRAPH_URL",
+        default_value = "https://graph.facebook.com"
+    )]
+    pub graph_url: String,
+    /// Graph API version used to resolve media ids.
+    #[arg(long, env = "SWITCHBOARD_GRAPH_VERSION", default_value = "v23.0")]
+    pub graph_version: String,
+    /// Directory captured files are stored under (created if missing).
+    #[arg(long, env = "SWITCHBOARD_MEDIA_DIR", default_value = "media")]
+    pub media_dir: PathBuf,
+    /// Largest media file captured, in bytes; larger ones are refused (WhatsApp allows
+    /// documents up to 100 MB). Each capture in flight may hold one file in memory.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_MAX_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub media_max_bytes: u64,
+    /// Captures running at once in this process.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_CONCURRENCY", default_value_t = 4)]
+    pub media_concurrency: usize,
+    /// How long forwarding waits for an event's media capture before delivering without it.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_WAIT", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub media_wait: Duration,
+    /// First retry delay of a failed fetch; later ones grow exponentially, with jitter.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_RETRY_INITIAL", value_parser = humantime::parse_duration, default_value = "1s")]
+    pub media_retry_initial: Duration,
+    /// Fetches per capture before it fails (the first try included).
+    #[arg(long, env = "SWITCHBOARD_MEDIA_MAX_ATTEMPTS", default_value_t = 5)]
+    pub media_max_attempts: u32,
+    /// Give up on a capture this long after the webhook arrived: Meta's URLs live about
+    /// five minutes, after which retrying is pointless.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_DEADLINE", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub media_deadline: Duration,
+    /// Time limit of one Graph API or download request.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_TIMEOUT", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub media_timeout: Duration,
+    /// How long the signed `media.url` in a delivered event works.
+    #[arg(long, env = "SWITCHBOARD_MEDIA_LINK_TTL", value_parser = humantime::parse_duration, default_value = "7days")]
+    pub media_link_ttl: Duration,
+}
+
+impl Default for MediaArgs {
+    fn default() -> Self {
+        MediaArgs {
+            graph_url: "https://graph.facebook.com".to_owned(),
+            graph_version: "v23.0".to_owned(),
+            media_dir: PathBuf::from("media"),
+            media_max_bytes: 100 * 1024 * 1024,
+            media_concurrency: 4,
+            media_wait: Duration::from_secs(30),
+            media_retry_initial: Duration::from_secs(1),
+            media_max_attempts: 5,
+            media_deadline: Duration::from_secs(300),
+            media_timeout: Duration::from_secs(60),
+            media_link_ttl: Duration::from_secs(7 * 86400),
         }
     }
 }
@@ -450,6 +514,8 @@ pub struct Settings {
     pub ingest: IngestArgs,
     /// Keys that encrypt secrets at rest; empty = stored in clear.
     pub encryption: Keyring,
+    /// Media capture settings.
+    pub media: MediaArgs,
 }
 
 impl Settings {
@@ -463,6 +529,7 @@ impl Settings {
             dispatch: DispatchArgs::default(),
             ingest: IngestArgs::default(),
             encryption: Keyring::default(),
+            media: MediaArgs::default(),
         }
     }
 }
@@ -476,6 +543,7 @@ impl From<&ServeArgs> for Settings {
             dispatch: args.dispatch.clone(),
             ingest: args.ingest.clone(),
             encryption: args.encryption.keyring(),
+            media: args.media.clone(),
             ..Settings::new(&args.public.public_url)
         }
     }

@@ -195,6 +195,54 @@ pub struct Media {
     pub caption: Option<String>,
     pub voice: Option<bool>,
     pub animated: Option<bool>,
+    /// The gateway's copy of the file, when the tenant captures media on this channel
+    /// (`null` otherwise); `url` then points at the gateway instead of Meta.
+    #[serde(default)]
+    pub capture: Option<MediaCapture>,
+}
+
+/// Where a media capture stands: consumers check `status` before following `media.url`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
+#[serde(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum CaptureStatus {
+    /// Still running when the event was delivered; `url` is still Meta's.
+    Pending,
+    /// The file is stored; `url` is the gateway's link.
+    Stored,
+    /// Gave up; `error` says why and `url` is still Meta's (probably expired).
+    Failed,
+}
+
+/// The gateway's capture of one media file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Object)]
+pub struct MediaCapture {
+    /// The file's id under `/v1/media/{id}`.
+    pub id: Uuid,
+    pub status: CaptureStatus,
+    /// Size of the stored file in bytes.
+    pub size: Option<i64>,
+    /// Hex SHA-256 of the stored bytes.
+    pub sha256: Option<String>,
+    /// Unix seconds after which the signed `url` stops working (the tenant's API key
+    /// keeps working on `/v1/media/{id}`).
+    pub url_expires_at: Option<i64>,
+    /// Why the capture failed.
+    pub error: Option<String>,
+}
+
+impl MediaCapture {
+    /// A capture that has just been queued.
+    pub fn pending(id: Uuid) -> Self {
+        MediaCapture {
+            id,
+            status: CaptureStatus::Pending,
+            size: None,
+            sha256: None,
+            url_expires_at: None,
+            error: None,
+        }
+    }
 }
 
 /// A shared location pin.
@@ -315,6 +363,14 @@ impl Event {
             errors: None,
             raw,
         }
+    }
+
+    /// True while the gateway is still capturing this event's media, so forwarding waits.
+    pub fn media_capture_pending(&self) -> bool {
+        self.media
+            .as_ref()
+            .and_then(|m| m.capture.as_ref())
+            .is_some_and(|c| c.status == CaptureStatus::Pending)
     }
 
     /// The test event `POST /v1/endpoints/{id}/test` sends: shaped like every other event so

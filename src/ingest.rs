@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::channels;
 use crate::error::Error;
 use crate::event::Channel;
+use crate::media;
 use crate::metrics;
 use crate::persist::{self, PersistError};
 use crate::signature::{self, SignatureError};
@@ -267,7 +268,8 @@ async fn accept(
         .map_err(Rejection::Signature)?;
 
     let received_at = Utc::now();
-    let batch = channels::normalize(&body, received_at.timestamp_millis());
+    let mut batch = channels::normalize(&body, received_at.timestamp_millis());
+    media::mark_for_capture(&mut batch.events, &credentials.media_capture);
     if let Some(problem) = &batch.problem {
         tracing::warn!(
             tenant,

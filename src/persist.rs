@@ -8,6 +8,7 @@
 //! overload never grows memory.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -20,6 +21,7 @@ use crate::event::Event;
 use crate::metrics;
 use crate::store::deliveries;
 use crate::store::events::{self, EventRow};
+use crate::store::media;
 use crate::store::receipts::{self, NewReceipt};
 
 /// A verified webhook, normalized and ready to store.
@@ -70,7 +72,10 @@ struct Job {
 }
 
 /// Stores accepted webhooks in the configured mode; returns how many new events each made.
-pub struct Persister(Mode);
+pub struct Persister {
+    mode: Mode,
+    media_wait: Duration,
+}
 
 enum Mode {
     Single(PgPool),
@@ -79,9 +84,10 @@ enum Mode {
 
 impl Persister {
     /// Starts the committer tasks in group mode; they end when the persister is dropped.
-    pub fn new(pool: PgPool, args: &IngestArgs) -> Self {
-        match args.ingest_mode {
-            IngestMode::Single => Persister(Mode::Single(pool)),
+    /// Deliveries of events whose media is being captured wait up to `media_wait`.
+    pub fn new(pool: PgPool, args: &IngestArgs, media_wait: Duration) -> Self {
+        let mode = match args.ingest_mode {
+            IngestMode::Single => Mode::Single(pool),
             IngestMode::Group => {
                 let (sender, receiver) = mpsc::channel(args.ingest_queue.max(1));
                 let receiver = Arc::new(Mutex::new(receiver));
@@ -91,18 +97,20 @@ impl Persister {
                         Arc::clone(&receiver),
                         args.group_max_batch.max(1),
                         args.group_max_wait,
+                        media_wait,
                     ));
                 }
-                Persister(Mode::Group(sender))
+                Mode::Group(sender)
             }
-        }
+        };
+        Persister { mode, media_wait }
     }
 
     /// Stores one webhook and returns once it is committed.
     pub async fn persist(&self, item: Accepted) -> Result<usize, PersistError> {
-        match &self.0 {
+        match &self.mode {
             Mode::Single(pool) => {
-                let counts = write_batch(pool, &[&item]).await?;
+                let counts = write_batch(pool, &[&item], self.media_wait).await?;
                 Ok(counts.first().copied().unwrap_or(0))
             }
             Mode::Group(sender) => {
@@ -125,7 +133,8 @@ async fn committer(
     pool: PgPool,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     max_batch: usize,
-    max_wait: std::time::Duration,
+    max_wait: Duration,
+    media_wait: Duration,
 ) {
     loop {
         let jobs = {
@@ -145,7 +154,7 @@ async fn committer(
         };
         ::metrics::histogram!(metrics::GROUP_SIZE).record(jobs.len() as f64);
         let items: Vec<&Accepted> = jobs.iter().map(|j| &j.item).collect();
-        match write_batch(&pool, &items).await {
+        match write_batch(&pool, &items, media_wait).await {
             Ok(counts) => {
                 for (job, count) in jobs.into_iter().zip(counts) {
                     let _ = job.done.send(Ok(count));
@@ -162,7 +171,11 @@ async fn committer(
 
 /// Writes receipts, their new events and the deliveries of those in one transaction.
 /// Returns the number of new events per item.
-pub async fn write_batch(pool: &PgPool, items: &[&Accepted]) -> Result<Vec<usize>, PersistError> {
+pub async fn write_batch(
+    pool: &PgPool,
+    items: &[&Accepted],
+    media_wait: Duration,
+) -> Result<Vec<usize>, PersistError> {
     let mut tx = pool.begin().await?;
     let receipts: Vec<&NewReceipt> = items.iter().map(|i| &i.receipt).collect();
     receipts::insert_receipts(&mut tx, &receipts).await?;
@@ -178,7 +191,7 @@ pub async fn write_batch(pool: &PgPool, items: &[&Accepted]) -> Result<Vec<usize
             });
         }
     }
-    let stored = store_events(&mut tx, &rows).await?;
+    let stored = store_events(&mut tx, &rows, media_wait).await?;
     tx.commit().await?;
     let mut counts = vec![0; items.len()];
     for (owner, event) in owners.into_iter().zip(&stored) {
@@ -189,16 +202,19 @@ pub async fn write_batch(pool: &PgPool, items: &[&Accepted]) -> Result<Vec<usize
     Ok(counts)
 }
 
-/// Stores events and queues their deliveries in the caller's transaction, so nothing is
-/// forwarded that was not committed and nothing committed is forgotten. Returns, per row,
-/// the event if it was new (duplicates create neither event nor delivery).
+/// Stores events and queues their media captures and deliveries in the caller's
+/// transaction, so nothing is forwarded that was not committed and nothing committed is
+/// forgotten. Returns, per row, the event if it was new (duplicates create neither event
+/// nor capture nor delivery).
 pub async fn store_events(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[EventRow<'_>],
+    media_wait: Duration,
 ) -> crate::error::Result<Vec<Option<Event>>> {
     let stored = events::insert_events(tx, rows).await?;
     let new: Vec<&Event> = stored.iter().flatten().collect();
-    deliveries::enqueue_for_events(tx, &new).await?;
+    media::queue_captures(tx, &new).await?;
+    deliveries::enqueue_for_events(tx, &new, media_wait).await?;
     for event in &new {
         ::metrics::counter!(metrics::EVENTS_STORED, "channel" => event.channel.as_str(), "type" => event.event_type.as_str())
             .increment(1);
@@ -244,7 +260,8 @@ pub async fn reprocess_flagged(pool: &PgPool) -> crate::error::Result<ReprocessR
                 })
                 .collect();
             let mut tx = pool.begin().await?;
-            let stored = store_events(&mut tx, &rows).await?;
+            // Meta's media links are long expired by now: nothing is captured.
+            let stored = store_events(&mut tx, &rows, Duration::ZERO).await?;
             receipts::set_receipt_outcome(&mut tx, receipt.id, batch.channel, None).await?;
             tx.commit().await?;
             report.fixed += 1;

@@ -69,6 +69,11 @@ impl ApiError {
         ApiError::NotFound(body("not_found", format!("{what} not found")))
     }
 
+    /// 409 with a stable code: the resource exists but is not in a state that allows this.
+    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Conflict(body(code, message))
+    }
+
     /// 422 with a stable code.
     pub fn invalid(code: &str, message: impl Into<String>) -> Self {
         ApiError::Unprocessable(body(code, message))

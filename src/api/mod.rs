@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod media;
 pub mod stats;
 pub mod tenants;
 
@@ -35,6 +36,8 @@ pub enum ApiTags {
     Stats,
     /// Operator: the delivery log across tenants.
     Admin,
+    /// Tenant: media capture settings and captured files.
+    Media,
 }
 
 /// Default and maximum page sizes of list endpoints.
@@ -125,6 +128,7 @@ pub type Apis = (
     deliveries::DeliveriesApi,
     deliveries::AdminDeliveriesApi,
     stats::StatsApi,
+    media::MediaApi,
 );
 
 /// The whole `/v1` API with its OpenAPI description.
@@ -141,6 +145,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             deliveries::DeliveriesApi { state: state() },
             deliveries::AdminDeliveriesApi { state: state() },
             stats::StatsApi { state: state() },
+            media::MediaApi { state: state() },
         ),
         "Switchboard",
         env!("CARGO_PKG_VERSION"),

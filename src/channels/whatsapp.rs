@@ -265,6 +265,7 @@ fn media_of(body: &Value, legacy_voice: bool) -> Option<Media> {
         caption: field("caption"),
         voice: flag("voice").or(legacy_voice.then_some(true)),
         animated: flag("animated"),
+        capture: None,
     })
 }
 

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -24,6 +23,7 @@ use uuid::Uuid;
 use crate::config::DispatchArgs;
 use crate::encryption::Keyring;
 use crate::error::Result;
+use crate::notify::Wakeup;
 use crate::store::deliveries::{self, Claimed, InFlight, Next};
 use crate::store::endpoints;
 use schedule::RetryPolicy;
@@ -218,7 +218,7 @@ impl Dispatcher {
     /// delivery timeout and gives back the leases of those that did not finish.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         tracing::info!("dispatcher started");
-        let mut listener = self.listen().await;
+        let mut wakeup = Wakeup::listen(&self.pool, deliveries::NOTIFY_CHANNEL).await;
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let leases: Arc<Mutex<HashMap<Uuid, Uuid>>> = Arc::default();
         loop {
@@ -240,15 +240,11 @@ impl Dispatcher {
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = wait_for_notify(&mut listener) => {}
-                () = tokio::time::sleep(self.settings.poll_interval) => {}
+                () = wakeup.wait(&self.pool, self.settings.poll_interval) => {}
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
             // Reap everything that finished meanwhile, so one claim refills all free slots.
             while in_flight.try_join_next().is_some() {}
-            if listener.is_none() {
-                listener = self.listen().await;
-            }
         }
         self.drain(in_flight, &leases).await;
     }
@@ -273,27 +269,8 @@ impl Dispatcher {
         }
         tracing::info!("dispatcher stopped");
     }
-
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
-        listener.listen(deliveries::NOTIFY_CHANNEL).await.ok()?;
-        Some(listener)
-    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Resolves on the next notification; never resolves without a listener (poll covers it),
-/// and drops a broken listener so the loop reconnects.
-async fn wait_for_notify(listener: &mut Option<PgListener>) {
-    match listener {
-        Some(l) => {
-            if l.recv().await.is_err() {
-                *listener = None;
-            }
-        }
-        None => std::future::pending().await,
-    }
 }

@@ -61,11 +61,14 @@ pub fn ordering_key(event: &Event) -> String {
 
 /// Queues one delivery per (event × enabled endpoint of its tenant whose filters match),
 /// inside the caller's transaction, and wakes the dispatchers at commit. Events of several
-/// tenants may come in one batch (group commit). Returns how many were queued.
+/// tenants may come in one batch (group commit). An event whose media is being captured is
+/// held back for up to `media_wait` (the capture releases it as soon as it ends). Returns
+/// how many were queued.
 #[tracing::instrument(skip_all, fields(events = events.len()))]
 pub async fn enqueue_for_events(
     tx: &mut Transaction<'_, Postgres>,
     events: &[&Event],
+    media_wait: Duration,
 ) -> Result<usize> {
     let mut tenants: Vec<Uuid> = events.iter().filter_map(|e| e.tenant_id).collect();
     tenants.sort_unstable();
@@ -84,7 +87,7 @@ pub async fn enqueue_for_events(
             }
         }
     }
-    insert_pairs(tx, &pairs).await
+    insert_pairs(tx, &pairs, media_wait).await
 }
 
 /// Queues one event for one endpoint whatever its filters (the endpoint test ping).
@@ -94,15 +97,18 @@ pub async fn enqueue_to_endpoint(
     endpoint_id: Uuid,
     event: &Event,
 ) -> Result<usize> {
-    insert_pairs(tx, &[(event, endpoint_id)]).await
+    insert_pairs(tx, &[(event, endpoint_id)], Duration::ZERO).await
 }
 
 /// Inserts a delivery per (event, endpoint) pair, keeping existing ones, and notifies.
 async fn insert_pairs(
     tx: &mut Transaction<'_, Postgres>,
     pairs: &[(&Event, Uuid)],
+    media_wait: Duration,
 ) -> Result<usize> {
+    let held_until = Utc::now() + chrono::Duration::from_std(media_wait).unwrap_or_default();
     let mut ids = Vec::new();
+    let mut due = Vec::new();
     let mut tenant_ids = Vec::new();
     let mut endpoint_ids = Vec::new();
     let mut event_ids = Vec::new();
@@ -116,13 +122,16 @@ async fn insert_pairs(
         endpoint_ids.push(endpoint_id);
         event_ids.push(event_id);
         keys.push(ordering_key(event));
+        due.push(event.media_capture_pending().then_some(held_until));
     }
     if ids.is_empty() {
         return Ok(0);
     }
     let inserted = sqlx::query(
-        "INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, ordering_key)
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[])
+        "INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, ordering_key, next_attempt_at)
+         SELECT u.id, u.tenant_id, u.endpoint_id, u.event_id, u.key, COALESCE(u.due, now())
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[])
+              AS u(id, tenant_id, endpoint_id, event_id, key, due)
          ON CONFLICT (endpoint_id, event_id) DO NOTHING",
     )
     .bind(&ids)
@@ -130,14 +139,28 @@ async fn insert_pairs(
     .bind(&endpoint_ids)
     .bind(&event_ids)
     .bind(&keys)
+    .bind(&due)
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(NOTIFY_CHANNEL)
-        .execute(&mut **tx)
-        .await?;
+    super::notify(&mut **tx, NOTIFY_CHANNEL).await?;
     Ok(usize::try_from(inserted).unwrap_or(usize::MAX))
+}
+
+/// Makes an event's first deliveries due now: they were held back for its media capture,
+/// which has just ended. Deliveries already tried keep their schedule.
+pub async fn release_waiting_for_event(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: Uuid,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET next_attempt_at = now(), updated_at = now()
+         WHERE event_id = $1 AND state = 'pending' AND attempt_count = 0 AND next_attempt_at > now()",
+    )
+    .bind(event_id)
+    .execute(&mut **tx)
+    .await?;
+    super::notify(&mut **tx, NOTIFY_CHANNEL).await
 }
 
 /// A delivery claimed by this worker, with everything needed to send it.
@@ -410,7 +433,7 @@ pub async fn retry_delivery_of_tenant(
     .bind(delivery_id)
     .fetch_optional(db)
     .await?;
-    notify(db).await?;
+    super::notify(db, NOTIFY_CHANNEL).await?;
     Ok(delivery)
 }
 
@@ -456,9 +479,9 @@ pub async fn recover_endpoint_of_tenant(
         .filter(|e| filter.matches(e.event_type, e.channel))
         .map(|e| (e, filter.id))
         .collect();
-    let queued = insert_pairs(&mut tx, &wanted).await?;
+    let queued = insert_pairs(&mut tx, &wanted, Duration::ZERO).await?;
     tx.commit().await?;
-    notify(db).await?;
+    super::notify(db, NOTIFY_CHANNEL).await?;
     Ok(Some(requeued + u64::try_from(queued).unwrap_or(0)))
 }
 
@@ -497,12 +520,4 @@ pub async fn outbox_backlog(db: &PgPool) -> Result<Backlog> {
     )
     .fetch_one(db)
     .await?)
-}
-
-async fn notify(db: &PgPool) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(NOTIFY_CHANNEL)
-        .execute(db)
-        .await?;
-    Ok(())
 }

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod endpoints;
 pub mod events;
+pub mod media;
 pub mod receipts;
 pub mod stats;
 pub mod tenants;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Postgres};
+use sqlx::{PgExecutor, PgPool, Postgres};
 
 use crate::config::DatabaseArgs;
 use crate::encryption::Keyring;
@@ -77,4 +78,14 @@ pub async fn reencrypt_secrets(pool: &PgPool, keys: &Keyring) -> crate::error::R
     let endpoint = endpoints::reencrypt_endpoint_secrets(&mut tx, keys).await?;
     tx.commit().await?;
     Ok(app + endpoint)
+}
+
+/// Wakes the workers listening on `channel` (LISTEN/NOTIFY); inside a transaction the
+/// notification goes out at commit, so workers never look before the rows are visible.
+pub async fn notify(db: impl PgExecutor<'_>, channel: &str) -> Result<()> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(db)
+        .await?;
+    Ok(())
 }

@@ -26,6 +26,8 @@ pub struct TenantCredentials {
     pub channel_tokens: Vec<(Channel, String)>,
     /// `None` channel = tenant-wide secret.
     pub app_secrets: Vec<(Option<Channel>, String)>,
+    /// Channels whose media the gateway captures.
+    pub media_capture: Vec<Channel>,
 }
 
 impl TenantCredentials {
@@ -220,12 +222,14 @@ pub async fn credentials_of_tenant(
         ))
     })
     .collect::<Result<_>>()?;
+    let media_capture = crate::store::media::capturing_channels(db, tenant_id).await?;
     Ok(Some(TenantCredentials {
         tenant_id,
         disabled,
         verify_token,
         channel_tokens,
         app_secrets,
+        media_capture,
     }))
 }
 

@@ -17,6 +17,8 @@ struct Owned {
     endpoint: String,
     event: String,
     delivery: String,
+    /// A (failed) media capture of the event.
+    media: String,
 }
 
 async fn owner_with_one_of_everything(app: &TestApp, owner: &TestTenant) -> Owned {
@@ -31,16 +33,28 @@ async fn owner_with_one_of_everything(app: &TestApp, owner: &TestTenant) -> Owne
         .await;
     let deliveries = app.tenant_get("/v1/deliveries", owner).await;
     let delivery = &deliveries["items"][0];
+    let event = delivery["event_id"].as_str().expect("event").to_owned();
+    // A text has no media: its capture row is made by hand (the media tests capture for real).
+    let media: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO media (id, tenant_id, event_id, channel, state, link_key, error)
+         SELECT gen_random_uuid(), tenant_id, id, channel, 'failed', '\\x00', 'test' FROM events
+         WHERE id = $1::uuid RETURNING id",
+    )
+    .bind(&event)
+    .fetch_one(&app.pool)
+    .await
+    .expect("media row");
     Owned {
         endpoint: endpoint["id"].as_str().expect("id").to_owned(),
-        event: delivery["event_id"].as_str().expect("event").to_owned(),
+        event,
         delivery: delivery["id"].as_str().expect("delivery").to_owned(),
+        media: media.to_string(),
     }
 }
 
 /// Every tenant route that names a resource, as (method, path template, concrete path, body).
 fn routes_on_foreign_ids(owned: &Owned) -> Vec<(Method, &'static str, String, Option<Value>)> {
-    let (ep, ev, d) = (&owned.endpoint, &owned.event, &owned.delivery);
+    let (ep, ev, d, m) = (&owned.endpoint, &owned.event, &owned.delivery, &owned.media);
     let since = json!({"since": "2020-01-01T00:00:00Z"});
     vec![
         (
@@ -105,6 +119,12 @@ fn routes_on_foreign_ids(owned: &Owned) -> Vec<(Method, &'static str, String, Op
         ),
         (
             Method::GET,
+            "/v1/media/{id}",
+            format!("/v1/media/{m}"),
+            None,
+        ),
+        (
+            Method::GET,
             "/v1/stats",
             format!("/v1/stats?endpoint_id={ep}"),
             None,
@@ -114,7 +134,7 @@ fn routes_on_foreign_ids(owned: &Owned) -> Vec<(Method, &'static str, String, Op
 
 /// Tenant routes that only ever act on the caller's own tenant (lists and configuration),
 /// checked below by what they return or change rather than by a 404.
-const SELF_SCOPED: [(&str, &str); 7] = [
+const SELF_SCOPED: [(&str, &str); 9] = [
     ("GET", "/v1/endpoints"),
     ("POST", "/v1/endpoints"),
     ("GET", "/v1/events"),
@@ -122,6 +142,8 @@ const SELF_SCOPED: [(&str, &str); 7] = [
     ("GET", "/v1/config"),
     ("PUT", "/v1/config"),
     ("PUT", "/v1/config/channels/{channel}"),
+    ("GET", "/v1/config/media"),
+    ("PUT", "/v1/config/media/{channel}"),
 ];
 const SELF_SCOPED_DELETE: (&str, &str) = ("DELETE", "/v1/config/channels/{channel}");
 
@@ -154,6 +176,7 @@ async fn every_tenant_route_is_in_the_isolation_table(pool: PgPool) {
         endpoint: String::new(),
         event: String::new(),
         delivery: String::new(),
+        media: String::new(),
     };
     let mut covered: BTreeSet<(String, String)> = routes_on_foreign_ids(&owned)
         .into_iter()
@@ -252,6 +275,19 @@ async fn lists_and_configuration_never_show_or_touch_another_tenant(pool: PgPool
             .expect("request");
         assert_eq!(response.status(), StatusCode::OK, "{method} {path}");
     }
+    let media = app
+        .tenant_request(Method::PUT, "/v1/config/media/whatsapp", &intruder)
+        .json(&json!({"enabled": true, "graph_access_token": "theirs"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(media.status(), StatusCode::OK);
+    let owner_media = app.tenant_get("/v1/config/media", &owner).await;
+    assert_eq!(
+        owner_media[0]["enabled"],
+        json!(false),
+        "the owner's capture untouched"
+    );
     let created = app
         .create_endpoint(&intruder, "http://127.0.0.1:9/x", json!({}))
         .await;
