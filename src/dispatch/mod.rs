@@ -6,6 +6,7 @@
 //! cannot take the slots of the others. Any number of dispatchers may share one database.
 
 pub mod destination;
+pub mod record;
 pub mod schedule;
 pub mod send;
 
@@ -24,8 +25,9 @@ use crate::config::DispatchArgs;
 use crate::encryption::Keyring;
 use crate::error::Result;
 use crate::notify::Wakeup;
-use crate::store::deliveries::{self, Claimed, InFlight, Next};
+use crate::store::deliveries::{self, Claimed, FinishedAttempt, InFlight, Next};
 use crate::store::endpoints;
+use record::{Recorded, Recorder};
 use schedule::RetryPolicy;
 use send::Sender;
 
@@ -39,6 +41,7 @@ pub struct Dispatcher {
     pool: PgPool,
     keys: Keyring,
     sender: Sender,
+    recorder: Recorder,
     policy: RetryPolicy,
     settings: DispatchArgs,
     slots: Arc<Semaphore>,
@@ -66,10 +69,12 @@ impl Drop for Slot {
 
 impl Dispatcher {
     /// A dispatcher over `pool` with the given settings; `keys` decrypt signing secrets.
+    /// Starts its attempt recorder, so it must be called inside the Tokio runtime.
     pub fn new(pool: PgPool, settings: &DispatchArgs, keys: Keyring) -> anyhow::Result<Self> {
         Ok(Dispatcher {
             keys,
             sender: Sender::new(settings)?,
+            recorder: Recorder::start(pool.clone(), settings.max_in_flight),
             policy: RetryPolicy::from(settings),
             slots: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
             per_endpoint: Arc::new(Mutex::new(HashMap::new())),
@@ -170,32 +175,41 @@ impl Dispatcher {
         metrics::counter!(ATTEMPTS, "outcome" => outcome).increment(1);
         metrics::histogram!(ATTEMPT_SECONDS)
             .record(f64::from(sent.record.duration_ms.max(0)) / 1000.0);
-        if let Err(err) = self.record(&delivery, &sent.record, next).await {
-            // The lease runs out and the delivery is tried again: at least once, never lost.
-            tracing::error!(delivery_id = %delivery.id, error = ?err, "could not record attempt");
+        if let Err(err) = self.record(&delivery, sent.record, next).await {
+            tracing::error!(delivery_id = %delivery.id, error = ?err, "could not update the endpoint's failure streak");
         }
     }
 
     async fn record(
         &self,
         delivery: &Claimed,
-        record: &deliveries::AttemptRecord,
+        record: deliveries::AttemptRecord,
         next: Next,
     ) -> Result<()> {
-        let kept =
-            deliveries::finish_attempt(&self.pool, delivery.id, delivery.lease_token, record, next)
-                .await?;
-        if !kept {
-            tracing::warn!(delivery_id = %delivery.id, "lease lost before the attempt was recorded");
-            return Ok(());
+        let (succeeded, status) = (record.succeeded, record.status_code);
+        let finished = FinishedAttempt {
+            delivery_id: delivery.id,
+            lease_token: delivery.lease_token,
+            record,
+            next,
+        };
+        match self.recorder.record(finished).await {
+            Recorded::Kept => {}
+            Recorded::LeaseLost => {
+                tracing::warn!(delivery_id = %delivery.id, "lease lost before the attempt was recorded");
+                return Ok(());
+            }
+            // Logged by the recorder; the lease runs out and the delivery is tried again:
+            // at least once, never lost.
+            Recorded::Failed => return Ok(()),
         }
         // The failure streak changes on every failure, and on a success only if there was one.
-        if !record.succeeded || delivery.endpoint_failures > 0 {
+        if !succeeded || delivery.endpoint_failures > 0 {
             let mut tx = self.pool.begin().await?;
             let disabled = endpoints::record_endpoint_outcome(
                 &mut tx,
                 delivery.endpoint_id,
-                record.succeeded,
+                succeeded,
                 self.settings.disable_after_failures,
                 self.settings.disable_after,
             )
@@ -210,7 +224,7 @@ impl Dispatcher {
             Next::Failed => crate::metrics::delivery_finished("failed"),
             Next::RetryAt(_) => {}
         }
-        tracing::debug!(delivery_id = %delivery.id, ?next, status = ?record.status_code, "attempt recorded");
+        tracing::debug!(delivery_id = %delivery.id, ?next, ?status, "attempt recorded");
         Ok(())
     }
 

@@ -297,52 +297,89 @@ pub enum Next {
     Failed,
 }
 
-/// Logs the attempt and moves the delivery on, in one statement (atomic without an
-/// explicit transaction, one round trip on the hot path), if this worker still holds its
-/// lease. Returns false when the lease was lost (another worker took over); nothing is
-/// written then.
-#[tracing::instrument(skip(db, record))]
-pub async fn finish_attempt(
+/// One finished attempt, ready to be recorded.
+#[derive(Debug, Clone)]
+pub struct FinishedAttempt {
+    pub delivery_id: Uuid,
+    pub lease_token: Uuid,
+    pub record: AttemptRecord,
+    pub next: Next,
+}
+
+/// Logs attempts and moves their deliveries on, many in one statement (atomic without an
+/// explicit transaction, one round trip and one commit for the whole batch), for the
+/// deliveries whose lease the caller still holds. Returns the ids recorded; a delivery
+/// whose lease was lost (another worker took over) is left out and nothing is written
+/// for it.
+#[tracing::instrument(skip_all, fields(count = finished.len()))]
+pub async fn finish_attempts(
     db: impl PgExecutor<'_>,
-    claimed_id: Uuid,
-    lease_token: Uuid,
-    record: &AttemptRecord,
-    next: Next,
-) -> Result<bool> {
-    let (state, next_at) = match next {
-        Next::Succeeded => ("succeeded", None),
-        Next::RetryAt(at) => ("pending", Some(at)),
-        Next::Failed => ("failed", None),
-    };
-    let logged = sqlx::query(
-        "WITH moved AS (
-             UPDATE deliveries SET state = $3, attempt_count = attempt_count + 1,
-                 next_attempt_at = COALESCE($4, next_attempt_at), locked_until = NULL, lease_token = NULL,
-                 last_status = $5, last_error = $6, updated_at = now()
-             WHERE id = $1 AND lease_token = $2
-             RETURNING id
+    finished: &[&FinishedAttempt],
+) -> Result<Vec<Uuid>> {
+    let mut ids = Vec::with_capacity(finished.len());
+    let mut tokens = Vec::with_capacity(finished.len());
+    let mut states = Vec::with_capacity(finished.len());
+    let mut next_at = Vec::with_capacity(finished.len());
+    let mut attempt_ids = Vec::with_capacity(finished.len());
+    let mut started = Vec::with_capacity(finished.len());
+    let mut durations = Vec::with_capacity(finished.len());
+    let mut statuses = Vec::with_capacity(finished.len());
+    let mut bodies = Vec::with_capacity(finished.len());
+    let mut errors = Vec::with_capacity(finished.len());
+    let mut succeeded = Vec::with_capacity(finished.len());
+    for f in finished {
+        let (state, at) = match f.next {
+            Next::Succeeded => ("succeeded", None),
+            Next::RetryAt(at) => ("pending", Some(at)),
+            Next::Failed => ("failed", None),
+        };
+        ids.push(f.delivery_id);
+        tokens.push(f.lease_token);
+        states.push(state);
+        next_at.push(at);
+        attempt_ids.push(Uuid::now_v7());
+        started.push(f.record.started_at);
+        durations.push(f.record.duration_ms);
+        statuses.push(f.record.status_code);
+        bodies.push(f.record.response_body.as_deref());
+        errors.push(f.record.error.as_deref());
+        succeeded.push(f.record.succeeded);
+    }
+    Ok(sqlx::query_scalar(
+        "WITH input AS (
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::uuid[],
+                                  $6::timestamptz[], $7::int[], $8::int[], $9::text[], $10::text[],
+                                  $11::bool[])
+                 AS i(id, lease_token, state, next_at, attempt_id, started_at, duration_ms, status,
+                      body, error, succeeded)
+         ), moved AS (
+             UPDATE deliveries d SET state = i.state, attempt_count = d.attempt_count + 1,
+                 next_attempt_at = COALESCE(i.next_at, d.next_attempt_at), locked_until = NULL,
+                 lease_token = NULL, last_status = i.status, last_error = i.error, updated_at = now()
+             FROM input i
+             WHERE d.id = i.id AND d.lease_token = i.lease_token
+             RETURNING d.id
          )
          INSERT INTO attempts (id, delivery_id, attempt_number, started_at, duration_ms, status_code,
                                response_body, error, succeeded)
-         SELECT $7, moved.id, (SELECT count(*) + 1 FROM attempts WHERE delivery_id = $1),
-                $8, $9, $5, $10, $6, $11
-         FROM moved",
+         SELECT i.attempt_id, i.id, (SELECT count(*) + 1 FROM attempts a WHERE a.delivery_id = i.id),
+                i.started_at, i.duration_ms, i.status, i.body, i.error, i.succeeded
+         FROM input i JOIN moved m ON m.id = i.id
+         RETURNING delivery_id",
     )
-    .bind(claimed_id)
-    .bind(lease_token)
-    .bind(state)
-    .bind(next_at)
-    .bind(record.status_code)
-    .bind(&record.error)
-    .bind(Uuid::now_v7())
-    .bind(record.started_at)
-    .bind(record.duration_ms)
-    .bind(&record.response_body)
-    .bind(record.succeeded)
-    .execute(db)
-    .await?
-    .rows_affected();
-    Ok(logged == 1)
+    .bind(&ids)
+    .bind(&tokens)
+    .bind(&states)
+    .bind(&next_at)
+    .bind(&attempt_ids)
+    .bind(&started)
+    .bind(&durations)
+    .bind(&statuses)
+    .bind(&bodies)
+    .bind(&errors)
+    .bind(&succeeded)
+    .fetch_all(db)
+    .await?)
 }
 
 /// Filters of the delivery log.
