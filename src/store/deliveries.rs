@@ -192,6 +192,15 @@ pub struct InFlight {
     pub cap: i32,
 }
 
+/// How many due rows a claim of `limit` looks at: enough that endpoints below their cap are
+/// found behind a busy one's backlog, small enough that the scan stops early on the
+/// `deliveries_due` index instead of sorting the whole backlog (excluded endpoints —
+/// at their cap, disabled, or of a disabled tenant — are filtered in the scan itself, so
+/// they cannot fill the window).
+fn window_for(limit: i64) -> i64 {
+    limit.saturating_mul(4).clamp(64, 2000)
+}
+
 /// Claims up to `limit` due deliveries of enabled endpoints of enabled tenants (a disabled
 /// tenant's queue waits until it is enabled again), skipping rows other workers hold, and at most the free slots of each endpoint: endpoints already at their cap are
 /// left out of the scan, so a slow endpoint's backlog cannot hide the others' work.
@@ -207,18 +216,23 @@ pub async fn claim_due(
     let rows = sqlx::query_as::<_, Claimed>(
         "WITH busy AS (
              SELECT * FROM UNNEST($2::uuid[], $3::int[]) AS b(endpoint_id, in_flight)
+         ), excluded AS (
+             SELECT endpoint_id AS id FROM busy WHERE in_flight >= $4
+             UNION ALL
+             SELECT e.id FROM endpoints e
+             WHERE NOT e.enabled
+                OR EXISTS (SELECT 1 FROM tenants t WHERE t.id = e.tenant_id AND t.disabled_at IS NOT NULL)
          ), window_rows AS (
              SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
              WHERE d.state = 'pending' AND d.next_attempt_at <= now()
                AND (d.locked_until IS NULL OR d.locked_until < now())
-               AND d.endpoint_id NOT IN (SELECT endpoint_id FROM busy WHERE in_flight >= $4)
-               AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = d.tenant_id AND t.disabled_at IS NULL)
+               AND d.endpoint_id NOT IN (SELECT id FROM excluded)
              ORDER BY d.next_attempt_at
-             LIMIT 2000
+             LIMIT $6
          ), ranked AS (
              SELECT w.id, w.next_attempt_at, w.endpoint_id,
                     row_number() OVER (PARTITION BY w.endpoint_id ORDER BY w.next_attempt_at) AS rank
-             FROM window_rows w JOIN endpoints e ON e.id = w.endpoint_id AND e.enabled
+             FROM window_rows w
          ), fitting AS (
              SELECT r.id FROM ranked r LEFT JOIN busy b ON b.endpoint_id = r.endpoint_id
              WHERE r.rank <= $4 - COALESCE(b.in_flight, 0)
@@ -247,6 +261,7 @@ pub async fn claim_due(
     .bind(&in_flight.counts)
     .bind(in_flight.cap)
     .bind(lease)
+    .bind(window_for(limit))
     .fetch_all(db)
     .await?;
     rows.into_iter()
