@@ -85,7 +85,8 @@ fn validate(input: &CredentialsInput) -> Result<CredentialUpdate, Error> {
     })
 }
 
-fn parse_channel(channel: &str) -> Result<Channel, ApiError> {
+/// The `{channel}` path segment of the configuration routes; unknown channels are 404.
+pub fn parse_channel(channel: &str) -> Result<Channel, ApiError> {
     Channel::parse(channel).ok_or_else(|| ApiError::not_found("channel"))
 }
 

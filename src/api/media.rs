@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, SecurityScheme};
 use uuid::Uuid;
 
 use crate::api::auth::TenantAuth;
+use crate::api::config::parse_channel;
 use crate::api::error::ApiError;
 use crate::api::tenants::validate_credential;
 use crate::api::ApiTags;
@@ -86,10 +87,6 @@ pub enum MediaFile {
 /// Media routes.
 pub struct MediaApi {
     pub state: AppState,
-}
-
-fn parse_channel(channel: &str) -> Result<Channel, ApiError> {
-    Channel::parse(channel).ok_or_else(|| ApiError::not_found("channel"))
 }
 
 /// Types a browser may show inline; everything else is served as a download.

@@ -146,14 +146,6 @@ impl Capturer {
         }
     }
 
-    /// Captures every pending file now and waits for the results; tests drive it this way.
-    pub async fn capture_pending(&self) -> crate::error::Result<usize> {
-        let claimed = store::claim_captures(&self.pool, &self.keys, 100, self.lease()).await?;
-        let count = claimed.len();
-        futures_util::future::join_all(claimed.into_iter().map(|m| self.capture(m))).await;
-        Ok(count)
-    }
-
     /// Fetches, stores and records one file; failures are recorded, never raised.
     async fn capture(&self, media: ClaimedMedia) {
         let outcome = match self.fetch_until_deadline(&media).await {
@@ -239,10 +231,5 @@ impl Capturer {
             size: i64::try_from(fetched.bytes.len()).unwrap_or(i64::MAX),
             sha256: fetched.sha256,
         })
-    }
-
-    /// The store files are served from.
-    pub fn store(&self) -> &LocalStore {
-        &self.store
     }
 }
