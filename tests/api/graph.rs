@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use poem::http::{HeaderMap, StatusCode};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Path};
-use poem::{handler, EndpointExt, IntoResponse, Response, Route, Server};
+use poem::{handler, EndpointExt, IntoResponse, Response, Route};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
+
+use crate::receiver::serve_on_loopback;
 
 pub const GRAPH_TOKEN: &str = "graph-token-1";
 pub const VERSION: &str = "v99.0";
@@ -115,16 +116,8 @@ async fn serve(
 impl FakeGraph {
     pub async fn start() -> Self {
         let shared = Arc::new(Shared::default());
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .expect("bind fake graph");
-        let addr = acceptor.local_addr()[0]
-            .as_socket_addr()
-            .copied()
-            .expect("socket address");
         let app = Route::new().at("/*path", serve.data(Arc::clone(&shared)));
-        tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+        let addr = serve_on_loopback(0, app).await;
         FakeGraph {
             base_url: format!("http://{addr}"),
             shared,

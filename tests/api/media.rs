@@ -47,12 +47,13 @@ async fn setup(
     })
     .await;
     let tenant = app.create_tenant().await;
-    let response = app
-        .tenant_request(Method::PUT, &format!("/v1/config/media/{channel}"), &tenant)
-        .json(&json!({"enabled": true, "graph_access_token": GRAPH_TOKEN}))
-        .send()
-        .await
-        .expect("request");
+    let response = put_media(
+        &app,
+        &tenant,
+        channel,
+        json!({"enabled": true, "graph_access_token": GRAPH_TOKEN}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let receiver = Receiver::start().await;
     app.create_endpoint(&tenant, &receiver.url, json!({})).await;
@@ -65,7 +66,46 @@ async fn setup(
     }
 }
 
+/// `PUT /v1/config/media/{channel}` with `body`.
+async fn put_media(
+    app: &TestApp,
+    tenant: &TestTenant,
+    channel: &str,
+    body: Value,
+) -> reqwest::Response {
+    app.tenant_request(Method::PUT, &format!("/v1/config/media/{channel}"), tenant)
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Asserts the delivered event's capture failed and returns why.
+fn capture_error(event: &Value) -> &str {
+    let capture = &event["media"]["capture"];
+    assert_eq!(capture["status"], "failed", "{event}");
+    capture["error"]
+        .as_str()
+        .expect("a failed capture says why")
+}
+
 impl Setup {
+    /// The event as `GET /v1/events/{id}` shows it now.
+    async fn stored_event(&self, delivered: &Value) -> Value {
+        let id = delivered["id"].as_str().expect("event id");
+        self.app
+            .tenant_get(&format!("/v1/events/{id}"), &self.tenant)
+            .await
+    }
+
+    /// `GET /v1/media/{id}` with a tenant's API key.
+    async fn get_with_key(&self, id: &str, tenant: &TestTenant) -> reqwest::Response {
+        self.app
+            .tenant_request(Method::GET, &format!("/v1/media/{id}"), tenant)
+            .send()
+            .await
+            .expect("request")
+    }
     /// Posts a signed webhook and returns the one event delivered for it.
     async fn deliver(&self, body: &[u8]) -> Value {
         let response = self
@@ -167,24 +207,13 @@ async fn whatsapp_media_is_captured_and_delivered_as_a_gateway_link(pool: PgPool
 
     // So does the tenant's key; the stored event says the same as the delivered one.
     let id = media["capture"]["id"].as_str().expect("capture id");
-    let response = s
-        .app
-        .tenant_request(Method::GET, &format!("/v1/media/{id}"), &s.tenant)
-        .send()
-        .await
-        .expect("request");
+    let response = s.get_with_key(id, &s.tenant).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.bytes().await.expect("body").as_ref(),
         bytes.as_slice()
     );
-    let stored = s
-        .app
-        .tenant_get(
-            &format!("/v1/events/{}", event["id"].as_str().expect("id")),
-            &s.tenant,
-        )
-        .await;
+    let stored = s.stored_event(&event).await;
     assert_eq!(stored["media"], event["media"]);
 }
 
@@ -233,9 +262,7 @@ async fn an_expired_url_is_retried_then_the_event_is_delivered_with_the_error(po
     s.graph.add(WHATSAPP_MEDIA_ID, file);
 
     let event = s.deliver(&fixture("whatsapp/image.json")).await;
-    let capture = &event["media"]["capture"];
-    assert_eq!(capture["status"], "failed", "{event}");
-    let error = capture["error"].as_str().expect("error");
+    let error = capture_error(&event);
     assert!(
         error.contains("HTTP 404") && error.contains("3 attempts"),
         "{error}"
@@ -262,22 +289,10 @@ async fn a_sha256_mismatch_is_rejected_and_nothing_is_stored(pool: PgPool) {
     s.graph.add(WHATSAPP_MEDIA_ID, file);
 
     let event = s.deliver(&fixture("whatsapp/image.json")).await;
-    let capture = &event["media"]["capture"];
-    assert_eq!(capture["status"], "failed", "{event}");
-    assert!(
-        capture["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("sha256 mismatch")),
-        "{event}"
-    );
+    assert!(capture_error(&event).contains("sha256 mismatch"), "{event}");
     assert_eq!(s.stored_files(), 0);
-    let id = capture["id"].as_str().expect("id");
-    let response = s
-        .app
-        .tenant_request(Method::GET, &format!("/v1/media/{id}"), &s.tenant)
-        .send()
-        .await
-        .expect("request");
+    let id = event["media"]["capture"]["id"].as_str().expect("id");
+    let response = s.get_with_key(id, &s.tenant).await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["code"], "media_not_stored");
@@ -292,12 +307,8 @@ async fn an_oversize_file_is_refused_whether_announced_or_not(pool: PgPool) {
         FakeFile::new(picture(5_000), "image/jpeg"),
     );
     let event = s.deliver(&fixture("whatsapp/image.json")).await;
-    let capture = &event["media"]["capture"];
-    assert_eq!(capture["status"], "failed", "{event}");
     assert!(
-        capture["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("limit of 1000 bytes")),
+        capture_error(&event).contains("limit of 1000 bytes"),
         "{event}"
     );
     assert!(s
@@ -315,12 +326,8 @@ async fn an_unannounced_oversize_attachment_is_cut_off(pool: PgPool) {
         .add("big", FakeFile::new(picture(50_000), "image/png"));
     let body = with_attachment_url("messenger/attachment-image.json", &s.graph.file_url("big"));
     let event = s.deliver(&body).await;
-    let capture = &event["media"]["capture"];
-    assert_eq!(capture["status"], "failed", "{event}");
     assert!(
-        capture["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("limit of 1000 bytes")),
+        capture_error(&event).contains("limit of 1000 bytes"),
         "{event}"
     );
     assert_eq!(s.stored_files(), 0);
@@ -336,12 +343,7 @@ async fn another_tenant_cannot_fetch_the_file_and_links_are_checked(pool: PgPool
     let url = event["media"]["url"].as_str().expect("url");
 
     let other = s.app.create_tenant().await;
-    let response = s
-        .app
-        .tenant_request(Method::GET, &format!("/v1/media/{id}"), &other)
-        .send()
-        .await
-        .expect("request");
+    let response = s.get_with_key(id, &other).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     let forged = format!("/v1/media/{id}?token=9999999999.AAAA");
@@ -413,13 +415,7 @@ async fn forwarding_waits_only_up_to_its_bound(pool: PgPool) {
         .wait_for_count("SELECT count(*) FROM media WHERE state = 'stored'", 1, WAIT)
         .await;
     assert_eq!(done, 1);
-    let stored = s
-        .app
-        .tenant_get(
-            &format!("/v1/events/{}", event["id"].as_str().expect("id")),
-            &s.tenant,
-        )
-        .await;
+    let stored = s.stored_event(&event).await;
     assert_eq!(stored["media"]["capture"]["status"], "stored");
 }
 
@@ -436,30 +432,19 @@ async fn media_settings_are_write_only_and_validated(pool: PgPool) {
         ])
     );
     assert!(!settings.to_string().contains(GRAPH_TOKEN));
-    let response = s
-        .app
-        .tenant_request(Method::PUT, "/v1/config/media/telegram", &s.tenant)
-        .json(&json!({"enabled": true}))
-        .send()
-        .await
-        .expect("request");
+    let response = put_media(&s.app, &s.tenant, "telegram", json!({"enabled": true})).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    let response = s
-        .app
-        .tenant_request(Method::PUT, "/v1/config/media/whatsapp", &s.tenant)
-        .json(&json!({"graph_access_token": " padded "}))
-        .send()
-        .await
-        .expect("request");
+    let response = put_media(
+        &s.app,
+        &s.tenant,
+        "whatsapp",
+        json!({"graph_access_token": " padded "}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // Turning capture off keeps the token; events are then delivered with Meta's media.
-    let off: Value = s
-        .app
-        .tenant_request(Method::PUT, "/v1/config/media/whatsapp", &s.tenant)
-        .json(&json!({"enabled": false}))
-        .send()
+    let off: Value = put_media(&s.app, &s.tenant, "whatsapp", json!({"enabled": false}))
         .await
-        .expect("request")
         .json()
         .await
         .expect("json");

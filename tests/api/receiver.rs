@@ -106,16 +106,8 @@ impl Receiver {
     /// Starts a receiver on a given loopback port (0 = any), e.g. one that was down before.
     pub async fn start_on(port: u16) -> Self {
         let shared = Arc::new(Shared::default());
-        let acceptor = TcpListener::bind(format!("127.0.0.1:{port}"))
-            .into_acceptor()
-            .await
-            .expect("bind receiver");
-        let addr = acceptor.local_addr()[0]
-            .as_socket_addr()
-            .copied()
-            .expect("socket address");
         let app = Route::new().at("/*path", receive.data(Arc::clone(&shared)));
-        tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+        let addr = serve_on_loopback(port, app).await;
         Receiver {
             url: format!("http://{addr}/hook"),
             shared,
@@ -142,4 +134,22 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Serves `app` on 127.0.0.1:`port` (0 = any) until the test's runtime ends; returns the
+/// address actually bound. Every fake server of the tests starts this way.
+pub async fn serve_on_loopback(
+    port: u16,
+    app: impl poem::Endpoint + 'static,
+) -> std::net::SocketAddr {
+    let acceptor = TcpListener::bind(format!("127.0.0.1:{port}"))
+        .into_acceptor()
+        .await
+        .expect("bind a loopback port");
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("socket address");
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    addr
 }
