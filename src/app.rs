@@ -15,9 +15,10 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Role, Settings};
+use crate::dispatch::handoff::Handoff;
 use crate::dispatch::Dispatcher;
 use crate::media::Capturer;
-use crate::persist::Persister;
+use crate::persist::{LocalDispatch, Outbox, Persister};
 use crate::request_id::RequestId;
 use crate::tenant_cache::TenantCache;
 use crate::{api, dashboard, health, ingest};
@@ -32,18 +33,25 @@ pub struct AppState {
     pub persister: Arc<Persister>,
     /// Tenant credentials for ingest, cached for a second.
     pub tenants: Arc<TenantCache>,
+    /// Where ingest hands new deliveries to this process's dispatcher, when one runs.
+    pub handoff: Arc<Handoff>,
 }
 
 impl AppState {
     /// State over an existing pool (the caller has migrated it). Starts the group-commit
     /// tasks, so it must be called inside the Tokio runtime.
     pub fn new(pool: PgPool, settings: Settings) -> Self {
+        let handoff = Arc::new(Handoff::new(&settings.dispatch));
+        let outbox = Outbox {
+            media_wait: settings.media.media_wait,
+            local: Some(LocalDispatch {
+                handoff: Arc::clone(&handoff),
+                keys: settings.encryption.clone(),
+            }),
+        };
         AppState {
-            persister: Arc::new(Persister::new(
-                pool.clone(),
-                &settings.ingest,
-                settings.media.media_wait,
-            )),
+            persister: Arc::new(Persister::new(pool.clone(), &settings.ingest, outbox)),
+            handoff,
             tenants: Arc::new(TenantCache::new(Duration::from_secs(1))),
             pool,
             settings: Arc::new(settings),
@@ -136,6 +144,7 @@ impl Application {
                 pool.clone(),
                 &settings.dispatch,
                 settings.encryption.clone(),
+                Arc::clone(&self.state.handoff),
             )?;
             let capturer = Capturer::new(pool.clone(), Arc::clone(settings))?;
             vec![

@@ -14,13 +14,18 @@ use sqlx::{PgPool, Postgres, Transaction};
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::time::{timeout_at, Instant};
 
+use uuid::Uuid;
+
 use crate::channels::{self, Normalized};
 use crate::config::{IngestArgs, IngestMode};
+use crate::dispatch::handoff::{Handoff, Leased};
+use crate::encryption::Keyring;
 use crate::error::Error;
 use crate::event::Event;
 use crate::metrics;
-use crate::store::deliveries;
-use crate::store::events::{self, EventRow};
+use crate::store::deliveries::{self, Claimed, NewDelivery};
+use crate::store::endpoints::{self, ForwardTarget};
+use crate::store::events::{self, EventRow, StoredEvent};
 use crate::store::media;
 use crate::store::receipts::{self, NewReceipt};
 
@@ -74,7 +79,22 @@ struct Job {
 /// Stores accepted webhooks in the configured mode; returns how many new events each made.
 pub struct Persister {
     mode: Mode,
-    media_wait: Duration,
+    outbox: Outbox,
+}
+
+/// How new deliveries are queued: held back while their media is captured, and leased to
+/// the local dispatcher when it has room (see [`Handoff`]).
+#[derive(Clone)]
+pub struct Outbox {
+    pub media_wait: Duration,
+    pub local: Option<LocalDispatch>,
+}
+
+/// The local dispatcher's hand-off and the keys to open the endpoint secrets it signs with.
+#[derive(Clone)]
+pub struct LocalDispatch {
+    pub handoff: Arc<Handoff>,
+    pub keys: Keyring,
 }
 
 enum Mode {
@@ -84,8 +104,7 @@ enum Mode {
 
 impl Persister {
     /// Starts the committer tasks in group mode; they end when the persister is dropped.
-    /// Deliveries of events whose media is being captured wait up to `media_wait`.
-    pub fn new(pool: PgPool, args: &IngestArgs, media_wait: Duration) -> Self {
+    pub fn new(pool: PgPool, args: &IngestArgs, outbox: Outbox) -> Self {
         let mode = match args.ingest_mode {
             IngestMode::Single => Mode::Single(pool),
             IngestMode::Group => {
@@ -97,20 +116,20 @@ impl Persister {
                         Arc::clone(&receiver),
                         args.group_max_batch.max(1),
                         args.group_max_wait,
-                        media_wait,
+                        outbox.clone(),
                     ));
                 }
                 Mode::Group(sender)
             }
         };
-        Persister { mode, media_wait }
+        Persister { mode, outbox }
     }
 
     /// Stores one webhook and returns once it is committed.
     pub async fn persist(&self, item: Accepted) -> Result<usize, PersistError> {
         match &self.mode {
             Mode::Single(pool) => {
-                let counts = write_batch(pool, &[&item], self.media_wait).await?;
+                let counts = write_batch(pool, &[&item], &self.outbox).await?;
                 Ok(counts.first().copied().unwrap_or(0))
             }
             Mode::Group(sender) => {
@@ -134,7 +153,7 @@ async fn committer(
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     max_batch: usize,
     max_wait: Duration,
-    media_wait: Duration,
+    outbox: Outbox,
 ) {
     loop {
         let jobs = {
@@ -154,7 +173,7 @@ async fn committer(
         };
         ::metrics::histogram!(metrics::GROUP_SIZE).record(jobs.len() as f64);
         let items: Vec<&Accepted> = jobs.iter().map(|j| &j.item).collect();
-        match write_batch(&pool, &items, media_wait).await {
+        match write_batch(&pool, &items, &outbox).await {
             Ok(counts) => {
                 for (job, count) in jobs.into_iter().zip(counts) {
                     let _ = job.done.send(Ok(count));
@@ -169,12 +188,13 @@ async fn committer(
     }
 }
 
-/// Writes receipts, their new events and the deliveries of those in one transaction.
-/// Returns the number of new events per item.
+/// Writes receipts, their new events and the deliveries of those in one transaction, then
+/// hands the deliveries leased to the local dispatcher over. Returns the number of new
+/// events per item.
 pub async fn write_batch(
     pool: &PgPool,
     items: &[&Accepted],
-    media_wait: Duration,
+    outbox: &Outbox,
 ) -> Result<Vec<usize>, PersistError> {
     let mut tx = pool.begin().await?;
     let receipts: Vec<&NewReceipt> = items.iter().map(|i| &i.receipt).collect();
@@ -191,8 +211,20 @@ pub async fn write_batch(
             });
         }
     }
-    let stored = store_events(&mut tx, &rows, media_wait).await?;
+    let (stored, leased) = store_events(&mut tx, &rows, outbox).await?;
     tx.commit().await?;
+    if let Some(local) = &outbox.local {
+        let refused: Vec<(Uuid, Uuid)> = local
+            .handoff
+            .hand_over(leased)
+            .iter()
+            .map(|l| (l.delivery.id, l.delivery.lease_token))
+            .collect();
+        // The dispatcher stopped meanwhile: give the leases back for any worker to take.
+        if let Err(err) = deliveries::release(pool, &refused).await {
+            tracing::warn!(count = refused.len(), error = ?err, "could not release leases; they expire");
+        }
+    }
     let mut counts = vec![0; items.len()];
     for (owner, event) in owners.into_iter().zip(&stored) {
         if let (Some(count), Some(_)) = (counts.get_mut(owner), event) {
@@ -205,21 +237,104 @@ pub async fn write_batch(
 /// Stores events and queues their media captures and deliveries in the caller's
 /// transaction, so nothing is forwarded that was not committed and nothing committed is
 /// forgotten. Returns, per row, the event if it was new (duplicates create neither event
-/// nor capture nor delivery).
+/// nor capture nor delivery), and the deliveries leased to the local dispatcher, to hand
+/// over once committed.
 pub async fn store_events(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[EventRow<'_>],
-    media_wait: Duration,
-) -> crate::error::Result<Vec<Option<Event>>> {
+    outbox: &Outbox,
+) -> crate::error::Result<(Vec<Option<StoredEvent>>, Vec<Leased>)> {
     let stored = events::insert_events(tx, rows).await?;
-    let new: Vec<&Event> = stored.iter().flatten().collect();
-    media::queue_captures(tx, &new).await?;
-    deliveries::enqueue_for_events(tx, &new, media_wait).await?;
-    for event in &new {
+    let new: Vec<&StoredEvent> = stored.iter().flatten().collect();
+    let new_events: Vec<&Event> = new.iter().map(|s| &s.event).collect();
+    media::queue_captures(tx, &new_events).await?;
+    let leased = queue_deliveries(tx, &new, outbox).await?;
+    for event in &new_events {
         ::metrics::counter!(metrics::EVENTS_STORED, "channel" => event.channel.as_str(), "type" => event.event_type.as_str())
             .increment(1);
     }
-    Ok(stored)
+    Ok((stored, leased))
+}
+
+/// Queues one delivery per (new event × enabled endpoint of its tenant whose filters
+/// match); events of several tenants may come in one batch. Deliveries the local dispatcher
+/// has a slot for are leased to it and returned.
+async fn queue_deliveries(
+    tx: &mut Transaction<'_, Postgres>,
+    new: &[&StoredEvent],
+    outbox: &Outbox,
+) -> crate::error::Result<Vec<Leased>> {
+    let mut tenants: Vec<Uuid> = new.iter().filter_map(|s| s.event.tenant_id).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    if tenants.is_empty() {
+        return Ok(Vec::new());
+    }
+    let targets = endpoints::enabled_targets_of_tenants(tx, &tenants).await?;
+    let mut queued = Vec::new();
+    let mut leased = Vec::new();
+    for stored in new {
+        let event = &stored.event;
+        for target in &targets {
+            let filter = &target.filter;
+            if Some(filter.tenant_id) != event.tenant_id
+                || !filter.matches(event.event_type, event.channel)
+            {
+                continue;
+            }
+            let mut delivery = NewDelivery::unleased(event, filter.id);
+            if let Some(handed) = outbox
+                .local
+                .as_ref()
+                .filter(|_| !event.media_capture_pending())
+                .and_then(|local| lease_locally(local, &delivery, stored, target))
+            {
+                delivery.lease_token = Some(handed.delivery.lease_token);
+                leased.push(handed);
+            }
+            queued.push(delivery);
+        }
+    }
+    let lease = outbox
+        .local
+        .as_ref()
+        .map_or(Duration::ZERO, |l| l.handoff.lease());
+    deliveries::insert_deliveries(tx, &queued, outbox.media_wait, lease).await?;
+    Ok(leased)
+}
+
+/// The delivery as the local dispatcher will send it, if it has a slot for it. A secret
+/// that cannot be opened leaves the delivery to the claim, which reports the error.
+fn lease_locally(
+    local: &LocalDispatch,
+    delivery: &NewDelivery<'_>,
+    stored: &StoredEvent,
+    target: &ForwardTarget,
+) -> Option<Leased> {
+    let tenant_id = target.filter.tenant_id;
+    let secret = local.keys.open(tenant_id, &target.secret).ok()?;
+    let previous_secret = match &target.previous_secret {
+        Some(sealed) => Some(local.keys.open(tenant_id, sealed).ok()?),
+        None => None,
+    };
+    let slot = local.handoff.reserve(target.filter.id)?;
+    let event_id = stored.event.id?;
+    Some(Leased {
+        delivery: Claimed {
+            id: delivery.id,
+            tenant_id,
+            endpoint_id: target.filter.id,
+            event_id,
+            attempt_count: 0,
+            lease_token: Uuid::now_v7(),
+            endpoint_failures: target.consecutive_failures,
+            url: target.url.clone(),
+            secret,
+            previous_secret,
+            payload: stored.payload.clone(),
+        },
+        slot,
+    })
 }
 
 /// What `switchboard reprocess` did.
@@ -260,8 +375,12 @@ pub async fn reprocess_flagged(pool: &PgPool) -> crate::error::Result<ReprocessR
                 })
                 .collect();
             let mut tx = pool.begin().await?;
-            // Meta's media links are long expired by now: nothing is captured.
-            let stored = store_events(&mut tx, &rows, Duration::ZERO).await?;
+            // Meta's media links are long expired by now: nothing is captured or held back.
+            let outbox = Outbox {
+                media_wait: Duration::ZERO,
+                local: None,
+            };
+            let (stored, _) = store_events(&mut tx, &rows, &outbox).await?;
             receipts::set_receipt_outcome(&mut tx, receipt.id, batch.channel, None).await?;
             tx.commit().await?;
             report.fixed += 1;

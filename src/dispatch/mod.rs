@@ -6,9 +6,11 @@
 //! cannot take the slots of the others. Any number of dispatchers may share one database.
 
 pub mod destination;
+pub mod handoff;
 pub mod record;
 pub mod schedule;
 pub mod send;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +18,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::PgPool;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -25,11 +26,13 @@ use crate::config::DispatchArgs;
 use crate::encryption::Keyring;
 use crate::error::Result;
 use crate::notify::Wakeup;
-use crate::store::deliveries::{self, Claimed, FinishedAttempt, InFlight, Next};
+use crate::store::deliveries::{self, Claimed, FinishedAttempt, Next};
 use crate::store::endpoints;
+use handoff::{Handoff, Leased};
 use record::{Recorded, Recorder};
 use schedule::RetryPolicy;
 use send::Sender;
+use slots::lock;
 
 /// Deliveries made, by outcome (succeeded, retry, failed).
 pub const ATTEMPTS: &str = "switchboard_delivery_attempts_total";
@@ -44,78 +47,37 @@ pub struct Dispatcher {
     recorder: Recorder,
     policy: RetryPolicy,
     settings: DispatchArgs,
-    slots: Arc<Semaphore>,
-    per_endpoint: Arc<Mutex<HashMap<Uuid, usize>>>,
-}
-
-/// A claimed delivery's hold on one global slot and one slot of its endpoint.
-struct Slot {
-    endpoint_id: Uuid,
-    per_endpoint: Arc<Mutex<HashMap<Uuid, usize>>>,
-    _global: OwnedSemaphorePermit,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut counts = lock(&self.per_endpoint);
-        if let Some(count) = counts.get_mut(&self.endpoint_id) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&self.endpoint_id);
-            }
-        }
-    }
+    handoff: Arc<Handoff>,
 }
 
 impl Dispatcher {
-    /// A dispatcher over `pool` with the given settings; `keys` decrypt signing secrets.
+    /// A dispatcher over `pool` with the given settings; `keys` decrypt signing secrets, and
+    /// `handoff` holds its slots and receives the deliveries ingest leases to it.
     /// Starts its attempt recorder, so it must be called inside the Tokio runtime.
-    pub fn new(pool: PgPool, settings: &DispatchArgs, keys: Keyring) -> anyhow::Result<Self> {
+    pub fn new(
+        pool: PgPool,
+        settings: &DispatchArgs,
+        keys: Keyring,
+        handoff: Arc<Handoff>,
+    ) -> anyhow::Result<Self> {
         Ok(Dispatcher {
             keys,
             sender: Sender::new(settings)?,
             recorder: Recorder::start(pool.clone(), settings.max_in_flight),
             policy: RetryPolicy::from(settings),
-            slots: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
-            per_endpoint: Arc::new(Mutex::new(HashMap::new())),
+            handoff,
             settings: settings.clone(),
             pool,
         })
     }
 
-    /// What this worker has in flight per endpoint, for the next claim.
-    fn in_flight(&self) -> InFlight {
-        let counts = lock(&self.per_endpoint);
-        InFlight {
-            endpoint_ids: counts.keys().copied().collect(),
-            counts: counts
-                .values()
-                .map(|n| i32::try_from(*n).unwrap_or(i32::MAX))
-                .collect(),
-            cap: i32::try_from(self.settings.max_in_flight_per_endpoint.max(1)).unwrap_or(i32::MAX),
-        }
-    }
-
-    /// Takes a global slot and a slot of the endpoint, or `None` if either is full.
-    fn take_slot(&self, endpoint_id: Uuid) -> Option<Slot> {
-        let global = Arc::clone(&self.slots).try_acquire_owned().ok()?;
-        let mut counts = lock(&self.per_endpoint);
-        let count = counts.entry(endpoint_id).or_default();
-        if *count >= self.settings.max_in_flight_per_endpoint.max(1) {
-            return None;
-        }
-        *count += 1;
-        Some(Slot {
-            endpoint_id,
-            per_endpoint: Arc::clone(&self.per_endpoint),
-            _global: global,
-        })
-    }
-
     /// Claims what is due and fits in the free slots (overall and per endpoint); a delivery
     /// that no longer fits (a race with a finishing attempt) is released at once.
-    async fn claim(&self) -> Result<Vec<(Claimed, Slot)>> {
-        let free = self.slots.available_permits();
+    /// A claim that fills every free slot means more may be due: until one comes back short,
+    /// ingest queues behind the table instead of handing new deliveries over.
+    async fn claim(&self) -> Result<Vec<Leased>> {
+        let slots = self.handoff.slots();
+        let free = slots.available();
         if free == 0 {
             return Ok(Vec::new());
         }
@@ -123,17 +85,20 @@ impl Dispatcher {
             &self.pool,
             &self.keys,
             i64::try_from(free).unwrap_or(i64::MAX),
-            &self.in_flight(),
+            &slots.in_flight(),
             self.settings.lease,
         )
         .await?;
+        self.handoff.set_backlog(claimed.len() >= free);
         let mut ready = Vec::with_capacity(claimed.len());
+        let mut unfit = Vec::new();
         for delivery in claimed {
-            match self.take_slot(delivery.endpoint_id) {
-                Some(slot) => ready.push((delivery, slot)),
-                None => deliveries::release(&self.pool, delivery.id, delivery.lease_token).await?,
+            match slots.take(delivery.endpoint_id) {
+                Some(slot) => ready.push(Leased { delivery, slot }),
+                None => unfit.push((delivery.id, delivery.lease_token)),
             }
         }
+        deliveries::release(&self.pool, &unfit).await?;
         Ok(ready)
     }
 
@@ -147,17 +112,19 @@ impl Dispatcher {
                 return Ok(total);
             }
             total += batch.len();
-            let attempts = batch.into_iter().map(|(delivery, slot)| async move {
-                self.attempt(delivery).await;
-                drop(slot);
-            });
+            let attempts = batch.into_iter().map(|leased| self.attempt(leased));
             futures_util::future::join_all(attempts).await;
         }
     }
 
-    /// Makes one attempt and records it with the next state of the delivery.
-    async fn attempt(&self, delivery: Claimed) {
+    /// Makes one attempt and records it with the next state of the delivery. The slot is
+    /// given back as soon as the receiver has answered: the row stays leased until the
+    /// attempt is recorded, so no claim can take it meanwhile, and the receiver's
+    /// concurrency is what the slots bound.
+    async fn attempt(&self, leased: Leased) {
+        let Leased { delivery, slot } = leased;
         let sent = self.sender.send(&delivery).await;
+        drop(slot);
         let attempts_made = u32::try_from(delivery.attempt_count).unwrap_or(0) + 1;
         let next = if sent.record.succeeded {
             Next::Succeeded
@@ -233,43 +200,67 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         tracing::info!("dispatcher started");
         let mut wakeup = Wakeup::listen(&self.pool, deliveries::NOTIFY_CHANNEL).await;
+        let mut handed = self.handoff.attach();
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let leases: Arc<Mutex<HashMap<Uuid, Uuid>>> = Arc::default();
         // Under load a slot frees up every few hundred microseconds; claiming for each one
         // would cost a query per delivery. Wait until a few are free (or nothing is in flight).
         let worth_claiming = (self.settings.max_in_flight / 8).max(1);
+        // A claim is wanted after a wake-up (NOTIFY or poll) and while the table has a
+        // backlog; deliveries handed over from ingest need none.
+        let mut wanted = true;
         loop {
-            let claim = if in_flight.is_empty() || self.slots.available_permits() >= worth_claiming
+            if wanted
+                && (in_flight.is_empty() || self.handoff.slots().available() >= worth_claiming)
             {
-                self.claim().await
-            } else {
-                Ok(Vec::new())
-            };
-            match claim {
-                Ok(batch) => {
-                    for (delivery, slot) in batch {
-                        let this = Arc::clone(&self);
-                        let leases = Arc::clone(&leases);
-                        lock(&leases).insert(delivery.id, delivery.lease_token);
-                        in_flight.spawn(async move {
-                            let id = delivery.id;
-                            this.attempt(delivery).await;
-                            lock(&leases).remove(&id);
-                            drop(slot);
-                        });
+                match self.claim().await {
+                    Ok(batch) => {
+                        for leased in batch {
+                            self.start(&mut in_flight, &leases, leased);
+                        }
+                        wanted = self.handoff.backlog();
                     }
+                    Err(err) => tracing::warn!(error = ?err, "claiming deliveries failed"),
                 }
-                Err(err) => tracing::warn!(error = ?err, "claiming deliveries failed"),
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = wakeup.wait(&self.pool, self.settings.poll_interval) => {}
+                () = wakeup.wait(&self.pool, self.settings.poll_interval) => wanted = true,
+                Some(leased) = handed.recv() => self.start(&mut in_flight, &leases, leased),
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             }
-            // Reap everything that finished meanwhile, so one claim refills all free slots.
+            wanted |= self.handoff.backlog();
+            // Start whatever else was handed over, and reap everything that finished
+            // meanwhile, so one claim refills all free slots.
+            while let Ok(leased) = handed.try_recv() {
+                self.start(&mut in_flight, &leases, leased);
+            }
             while in_flight.try_join_next().is_some() {}
         }
+        // Nothing more is handed over; what was, but not started, is given back below.
+        self.handoff.detach();
+        handed.close();
+        while let Ok(leased) = handed.try_recv() {
+            lock(&leases).insert(leased.delivery.id, leased.delivery.lease_token);
+        }
         self.drain(in_flight, &leases).await;
+    }
+
+    /// Sends one leased delivery in the background, remembering its lease until it is done.
+    fn start(
+        self: &Arc<Self>,
+        in_flight: &mut JoinSet<()>,
+        leases: &Arc<Mutex<HashMap<Uuid, Uuid>>>,
+        leased: Leased,
+    ) {
+        let this = Arc::clone(self);
+        let leases = Arc::clone(leases);
+        let id = leased.delivery.id;
+        lock(&leases).insert(id, leased.delivery.lease_token);
+        in_flight.spawn(async move {
+            this.attempt(leased).await;
+            lock(&leases).remove(&id);
+        });
     }
 
     async fn drain(&self, mut in_flight: JoinSet<()>, leases: &Mutex<HashMap<Uuid, Uuid>>) {
@@ -285,15 +276,9 @@ impl Dispatcher {
             }
         }
         let unfinished: Vec<(Uuid, Uuid)> = lock(leases).drain().collect();
-        for (id, token) in unfinished {
-            if let Err(err) = deliveries::release(&self.pool, id, token).await {
-                tracing::warn!(delivery_id = %id, error = ?err, "could not release lease");
-            }
+        if let Err(err) = deliveries::release(&self.pool, &unfinished).await {
+            tracing::warn!(count = unfinished.len(), error = ?err, "could not release leases");
         }
         tracing::info!("dispatcher stopped");
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -59,35 +59,26 @@ pub fn ordering_key(event: &Event) -> String {
     )
 }
 
-/// Queues one delivery per (event × enabled endpoint of its tenant whose filters match),
-/// inside the caller's transaction, and wakes the dispatchers at commit. Events of several
-/// tenants may come in one batch (group commit). An event whose media is being captured is
-/// held back for up to `media_wait` (the capture releases it as soon as it ends). Returns
-/// how many were queued.
-#[tracing::instrument(skip_all, fields(events = events.len()))]
-pub async fn enqueue_for_events(
-    tx: &mut Transaction<'_, Postgres>,
-    events: &[&Event],
-    media_wait: Duration,
-) -> Result<usize> {
-    let mut tenants: Vec<Uuid> = events.iter().filter_map(|e| e.tenant_id).collect();
-    tenants.sort_unstable();
-    tenants.dedup();
-    if tenants.is_empty() {
-        return Ok(0);
-    }
-    let filters = endpoints::enabled_filters_of_tenants(tx, &tenants).await?;
-    let mut pairs = Vec::new();
-    for event in events {
-        for filter in &filters {
-            if Some(filter.tenant_id) == event.tenant_id
-                && filter.matches(event.event_type, event.channel)
-            {
-                pairs.push((*event, filter.id));
-            }
+/// A delivery to queue: one event for one endpoint, leased to this worker from the start
+/// when it is handed straight to the local dispatcher.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDelivery<'a> {
+    pub id: Uuid,
+    pub event: &'a Event,
+    pub endpoint_id: Uuid,
+    pub lease_token: Option<Uuid>,
+}
+
+impl<'a> NewDelivery<'a> {
+    /// A delivery any dispatcher may claim.
+    pub fn unleased(event: &'a Event, endpoint_id: Uuid) -> Self {
+        NewDelivery {
+            id: Uuid::now_v7(),
+            event,
+            endpoint_id,
+            lease_token: None,
         }
     }
-    insert_pairs(tx, &pairs, media_wait).await
 }
 
 /// Queues one event for one endpoint whatever its filters (the endpoint test ping).
@@ -97,41 +88,61 @@ pub async fn enqueue_to_endpoint(
     endpoint_id: Uuid,
     event: &Event,
 ) -> Result<usize> {
-    insert_pairs(tx, &[(event, endpoint_id)], Duration::ZERO).await
+    insert_deliveries(
+        tx,
+        &[NewDelivery::unleased(event, endpoint_id)],
+        Duration::ZERO,
+        Duration::ZERO,
+    )
+    .await
 }
 
-/// Inserts a delivery per (event, endpoint) pair, keeping existing ones, and notifies.
-async fn insert_pairs(
+/// Inserts deliveries in the caller's transaction, keeping existing ones, and wakes the
+/// dispatchers at commit if any is theirs to claim. An event whose media is being captured
+/// is held back for up to `media_wait` (the capture releases it as soon as it ends); a
+/// leased delivery belongs to this worker for `lease`. Returns how many were queued.
+#[tracing::instrument(skip_all, fields(count = new.len()))]
+pub async fn insert_deliveries(
     tx: &mut Transaction<'_, Postgres>,
-    pairs: &[(&Event, Uuid)],
+    new: &[NewDelivery<'_>],
     media_wait: Duration,
+    lease: Duration,
 ) -> Result<usize> {
     let held_until = Utc::now() + chrono::Duration::from_std(media_wait).unwrap_or_default();
-    let mut ids = Vec::new();
-    let mut due = Vec::new();
-    let mut tenant_ids = Vec::new();
-    let mut endpoint_ids = Vec::new();
-    let mut event_ids = Vec::new();
-    let mut keys = Vec::new();
-    for &(event, endpoint_id) in pairs {
+    let locked_until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+    let mut ids = Vec::with_capacity(new.len());
+    let mut due = Vec::with_capacity(new.len());
+    let mut tenant_ids = Vec::with_capacity(new.len());
+    let mut endpoint_ids = Vec::with_capacity(new.len());
+    let mut event_ids = Vec::with_capacity(new.len());
+    let mut keys = Vec::with_capacity(new.len());
+    let mut tokens = Vec::with_capacity(new.len());
+    let mut locks = Vec::with_capacity(new.len());
+    for delivery in new {
+        let event = delivery.event;
         let (Some(event_id), Some(tenant_id)) = (event.id, event.tenant_id) else {
             continue;
         };
-        ids.push(Uuid::now_v7());
+        ids.push(delivery.id);
         tenant_ids.push(tenant_id);
-        endpoint_ids.push(endpoint_id);
+        endpoint_ids.push(delivery.endpoint_id);
         event_ids.push(event_id);
         keys.push(ordering_key(event));
         due.push(event.media_capture_pending().then_some(held_until));
+        tokens.push(delivery.lease_token);
+        locks.push(delivery.lease_token.map(|_| locked_until));
     }
     if ids.is_empty() {
         return Ok(0);
     }
     let inserted = sqlx::query(
-        "INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, ordering_key, next_attempt_at)
-         SELECT u.id, u.tenant_id, u.endpoint_id, u.event_id, u.key, COALESCE(u.due, now())
-         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[])
-              AS u(id, tenant_id, endpoint_id, event_id, key, due)
+        "INSERT INTO deliveries (id, tenant_id, endpoint_id, event_id, ordering_key, next_attempt_at,
+                                 lease_token, locked_until)
+         SELECT u.id, u.tenant_id, u.endpoint_id, u.event_id, u.key, COALESCE(u.due, now()),
+                u.token, u.locked
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
+                     $7::uuid[], $8::timestamptz[])
+              AS u(id, tenant_id, endpoint_id, event_id, key, due, token, locked)
          ON CONFLICT (endpoint_id, event_id) DO NOTHING",
     )
     .bind(&ids)
@@ -140,10 +151,14 @@ async fn insert_pairs(
     .bind(&event_ids)
     .bind(&keys)
     .bind(&due)
+    .bind(&tokens)
+    .bind(&locks)
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    super::notify(&mut **tx, NOTIFY_CHANNEL).await?;
+    if tokens.iter().any(Option::is_none) {
+        super::notify(&mut **tx, NOTIFY_CHANNEL).await?;
+    }
     Ok(usize::try_from(inserted).unwrap_or(usize::MAX))
 }
 
@@ -276,18 +291,25 @@ pub async fn claim_due(
         .collect()
 }
 
-/// Gives claimed deliveries back untouched (e.g. their endpoint is saturated or the worker
-/// is shutting down), so any worker can take them at once.
-#[tracing::instrument(skip(db))]
-pub async fn release(db: &PgPool, delivery_id: Uuid, lease_token: Uuid) -> Result<()> {
+/// Gives leased deliveries back untouched (the worker is shutting down, or a claimed one no
+/// longer fits its slots), so any worker can take them at once. Each pair is a delivery id
+/// and the lease token this worker holds.
+#[tracing::instrument(skip_all, fields(count = leases.len()))]
+pub async fn release(db: &PgPool, leases: &[(Uuid, Uuid)]) -> Result<()> {
+    if leases.is_empty() {
+        return Ok(());
+    }
+    let (ids, tokens): (Vec<Uuid>, Vec<Uuid>) = leases.iter().copied().unzip();
     sqlx::query(
-        "UPDATE deliveries SET locked_until = NULL, lease_token = NULL WHERE id = $1 AND lease_token = $2",
+        "UPDATE deliveries d SET locked_until = NULL, lease_token = NULL
+         FROM UNNEST($1::uuid[], $2::uuid[]) AS l(id, token)
+         WHERE d.id = l.id AND d.lease_token = l.token",
     )
-    .bind(delivery_id)
-    .bind(lease_token)
+    .bind(&ids)
+    .bind(&tokens)
     .execute(db)
     .await?;
-    Ok(())
+    super::notify(db, NOTIFY_CHANNEL).await
 }
 
 /// What one HTTP attempt produced.
@@ -525,13 +547,13 @@ pub async fn recover_endpoint_of_tenant(
     .bind(since)
     .fetch_all(&mut *tx)
     .await?;
-    let wanted: Vec<(&Event, Uuid)> = missed
+    let wanted: Vec<NewDelivery> = missed
         .iter()
         .map(|j| &j.0)
         .filter(|e| filter.matches(e.event_type, e.channel))
-        .map(|e| (e, filter.id))
+        .map(|e| NewDelivery::unleased(e, filter.id))
         .collect();
-    let queued = insert_pairs(&mut tx, &wanted, Duration::ZERO).await?;
+    let queued = insert_deliveries(&mut tx, &wanted, Duration::ZERO, Duration::ZERO).await?;
     tx.commit().await?;
     super::notify(db, NOTIFY_CHANNEL).await?;
     Ok(Some(requeued + u64::try_from(queued).unwrap_or(0)))

@@ -239,15 +239,30 @@ pub async fn rotate_secret_of_endpoint(
     opened_opt(keys, row)
 }
 
-/// The enabled endpoints of some tenants with their filters, for writing the outbox.
+/// An enabled endpoint as ingest sees it: its filters, to route events, and what a delivery
+/// handed straight to the local dispatcher needs to be sent (secrets still sealed).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ForwardTarget {
+    #[sqlx(flatten)]
+    pub filter: EndpointFilter,
+    pub url: String,
+    pub secret: String,
+    /// The pre-rotation secret while its grace period lasts.
+    pub previous_secret: Option<String>,
+    pub consecutive_failures: i32,
+}
+
+/// The enabled endpoints of some tenants, for writing the outbox.
 #[tracing::instrument(skip(tx))]
-pub async fn enabled_filters_of_tenants(
+pub async fn enabled_targets_of_tenants(
     tx: &mut Transaction<'_, Postgres>,
     tenant_ids: &[Uuid],
-) -> Result<Vec<EndpointFilter>> {
-    Ok(sqlx::query_as::<_, EndpointFilter>(
-        "SELECT id, tenant_id, event_types, channels FROM endpoints
-         WHERE tenant_id = ANY($1) AND enabled",
+) -> Result<Vec<ForwardTarget>> {
+    Ok(sqlx::query_as::<_, ForwardTarget>(
+        "SELECT id, tenant_id, event_types, channels, url, secret,
+                CASE WHEN previous_secret_expires_at > now() THEN previous_secret END AS previous_secret,
+                consecutive_failures
+         FROM endpoints WHERE tenant_id = ANY($1) AND enabled",
     )
     .bind(tenant_ids)
     .fetch_all(&mut **tx)

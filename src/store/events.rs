@@ -20,6 +20,14 @@ pub struct EventRow<'a> {
     pub normalized: &'a Normalized,
 }
 
+/// A new event as stored, with its payload exactly as written: what is forwarded, so a
+/// delivery handed straight to the dispatcher need not read it back.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub event: Event,
+    pub payload: String,
+}
+
 /// Inserts events of any number of receipts and tenants in one statement. Returns, for each
 /// row, the stored event (id and tenant filled in) if it was new, `None` if it was a
 /// duplicate (same tenant and dedup key, in this batch or stored before): duplicates create
@@ -28,7 +36,7 @@ pub struct EventRow<'a> {
 pub async fn insert_events(
     tx: &mut Transaction<'_, Postgres>,
     rows: &[EventRow<'_>],
-) -> Result<Vec<Option<Event>>> {
+) -> Result<Vec<Option<StoredEvent>>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -80,7 +88,13 @@ pub async fn insert_events(
     .collect();
     Ok(events
         .into_iter()
-        .map(|e| e.id.is_some_and(|id| inserted.contains(&id)).then_some(e))
+        .zip(payloads)
+        .map(|(event, payload)| {
+            event
+                .id
+                .is_some_and(|id| inserted.contains(&id))
+                .then_some(StoredEvent { event, payload })
+        })
         .collect())
 }
 

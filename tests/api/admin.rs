@@ -5,10 +5,10 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use switchboard::config::{DispatchArgs, Role};
-use switchboard::dispatch::Dispatcher;
-use switchboard::encryption::Keyring;
 
-use crate::helpers::{spawn_app, spawn_app_as, whatsapp_text, TestApp, TestTenant, APP_SECRET};
+use crate::helpers::{
+    spawn_app, spawn_app_as, standalone_dispatcher, whatsapp_text, TestApp, TestTenant, APP_SECRET,
+};
 use crate::receiver::Receiver;
 
 async fn status_of(response: reqwest::Response) -> (StatusCode, Value) {
@@ -125,7 +125,7 @@ async fn a_disabled_tenants_deliveries_wait_until_it_is_enabled(pool: PgPool) {
         allow_private_destinations: true,
         ..Default::default()
     };
-    let dispatcher = Dispatcher::new(pool, &settings, Keyring::default()).expect("dispatcher");
+    let dispatcher = standalone_dispatcher(&pool, &settings);
 
     admin(&app, Method::POST, &tenant_path(&tenant, "/disable"), None).await;
     assert_eq!(dispatcher.dispatch_due().await.expect("dispatch"), 0);

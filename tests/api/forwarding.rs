@@ -1,20 +1,25 @@
 //! Forwarding: signed deliveries to real receivers on loopback, retries, replays, filters,
 //! leases, concurrency isolation and the SSRF guard.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use standardwebhooks::Webhook;
+use switchboard::channels;
 use switchboard::config::Role;
-use switchboard::dispatch::Dispatcher;
+use switchboard::dispatch::handoff::Handoff;
 use switchboard::encryption::Keyring;
+use switchboard::persist::{self, Accepted, LocalDispatch, Outbox};
 use switchboard::store::deliveries::Attempt;
+use switchboard::store::receipts::NewReceipt;
+use uuid::Uuid;
 
 use crate::helpers::{
-    fixture, spawn_app, spawn_app_as, spawn_app_with, whatsapp_text, TestApp, TestTenant,
-    APP_SECRET,
+    fixture, spawn_app, spawn_app_as, spawn_app_with, standalone_dispatcher, whatsapp_text,
+    TestApp, TestTenant, APP_SECRET,
 };
 use crate::receiver::{Receiver, Reply};
 
@@ -269,7 +274,7 @@ async fn a_dispatcher_killed_mid_delivery_is_replaced_after_the_lease(pool: PgPo
         lease: Duration::from_millis(500),
         ..Default::default()
     };
-    let doomed = Dispatcher::new(pool.clone(), &settings, Keyring::default()).expect("dispatcher");
+    let doomed = standalone_dispatcher(&pool, &settings);
     let task = tokio::spawn(async move { doomed.dispatch_due().await });
     // Wait until the request is in flight, then kill the worker.
     let deadline = std::time::Instant::now() + WAIT;
@@ -287,8 +292,7 @@ async fn a_dispatcher_killed_mid_delivery_is_replaced_after_the_lease(pool: PgPo
     task.abort();
 
     settings.lease = Duration::from_secs(60);
-    let successor =
-        Dispatcher::new(pool.clone(), &settings, Keyring::default()).expect("dispatcher");
+    let successor = standalone_dispatcher(&pool, &settings);
     assert_eq!(
         successor.dispatch_due().await.expect("dispatch"),
         0,
@@ -302,6 +306,64 @@ async fn a_dispatcher_killed_mid_delivery_is_replaced_after_the_lease(pool: PgPo
     );
     let delivery = only_delivery(&app, &tenant).await;
     assert_eq!(delivery["state"], "succeeded");
+}
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn a_delivery_handed_to_a_dispatcher_that_dies_is_taken_over_after_the_lease(pool: PgPool) {
+    let app = spawn_app_as(pool.clone(), Role::Http, |_| {}).await;
+    let tenant = app.create_tenant().await;
+    let receiver = Receiver::start().await;
+    app.create_endpoint(&tenant, &receiver.url, json!({})).await;
+    let settings = switchboard::config::DispatchArgs {
+        allow_private_destinations: true,
+        lease: Duration::from_millis(500),
+        ..Default::default()
+    };
+    // A local dispatcher that takes the hand-off and then dies without sending.
+    let handoff = Arc::new(Handoff::new(&settings));
+    let mut doomed = handoff.attach();
+    let outbox = Outbox {
+        media_wait: Duration::ZERO,
+        local: Some(LocalDispatch {
+            handoff: Arc::clone(&handoff),
+            keys: Keyring::default(),
+        }),
+    };
+    let body = whatsapp_text();
+    let batch = channels::normalize(&body, chrono::Utc::now().timestamp_millis());
+    let item = Accepted {
+        receipt: NewReceipt {
+            id: Uuid::now_v7(),
+            tenant_id: tenant.id.parse().expect("tenant id"),
+            url_channel: None,
+            channel: batch.channel,
+            received_at: chrono::Utc::now(),
+            headers: json!({}),
+            body,
+            problem: None,
+        },
+        events: batch.events,
+    };
+    let stored = persist::write_batch(&pool, &[&item], &outbox)
+        .await
+        .expect("stored");
+    assert_eq!(stored, vec![1]);
+    drop(doomed.try_recv().expect("handed over"));
+
+    let successor = standalone_dispatcher(&pool, &settings);
+    assert_eq!(
+        successor.dispatch_due().await.expect("dispatch"),
+        0,
+        "the lease taken at ingest still holds"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        successor.dispatch_due().await.expect("dispatch"),
+        1,
+        "taken over after the lease"
+    );
+    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(only_delivery(&app, &tenant).await["state"], "succeeded");
 }
 
 #[sqlx::test(migrator = "switchboard::store::MIGRATOR")]

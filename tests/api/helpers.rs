@@ -1,12 +1,16 @@
 //! Test harness: a real gateway on an ephemeral loopback port over a fresh database.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use switchboard::app::{AppState, Application};
-use switchboard::config::{Role, Settings};
+use switchboard::config::{DispatchArgs, Role, Settings};
+use switchboard::dispatch::handoff::Handoff;
+use switchboard::dispatch::Dispatcher;
+use switchboard::encryption::Keyring;
 use switchboard::signature::meta_signature_header;
 use tokio_util::sync::CancellationToken;
 
@@ -220,6 +224,18 @@ impl TestApp {
 }
 
 /// A real WhatsApp text webhook from the fixtures.
+/// A dispatcher with slots of its own over `pool`, for tests that drive delivery by hand
+/// (with `dispatch_due`) beside an HTTP-only gateway.
+pub fn standalone_dispatcher(pool: &PgPool, settings: &DispatchArgs) -> Dispatcher {
+    Dispatcher::new(
+        pool.clone(),
+        settings,
+        Keyring::default(),
+        Arc::new(Handoff::new(settings)),
+    )
+    .expect("dispatcher")
+}
+
 pub fn whatsapp_text() -> Vec<u8> {
     fixture("whatsapp/text.json")
 }
