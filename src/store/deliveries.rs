@@ -143,7 +143,7 @@ pub async fn insert_deliveries(
          FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[],
                      $7::uuid[], $8::timestamptz[])
               AS u(id, tenant_id, endpoint_id, event_id, key, due, token, locked)
-         ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+         ON CONFLICT (event_id, endpoint_id) DO NOTHING",
     )
     .bind(&ids)
     .bind(&tenant_ids)

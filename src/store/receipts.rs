@@ -120,17 +120,24 @@ pub async fn receipts_of_tenant(db: &PgPool, tenant_id: Uuid) -> Result<Vec<Rece
     .await?)
 }
 
-/// Deletes up to `limit` receipts received before `cutoff` and returns how many went. Rows
-/// another instance is purging are skipped, so purgers never wait on each other.
+/// Deletes up to `limit` receipts received before `cutoff` and returns how many went; the
+/// events they yielded stay, with `receipt_id` cleared (there is no foreign key to do it).
+/// Rows another instance is purging are skipped, so purgers never wait on each other.
 #[tracing::instrument(skip(db))]
 pub async fn purge_receipts_before(db: &PgPool, cutoff: DateTime<Utc>, limit: i64) -> Result<u64> {
-    Ok(sqlx::query(
-        "DELETE FROM receipts WHERE id IN (
-             SELECT id FROM receipts WHERE received_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    let purged: i64 = sqlx::query_scalar(
+        "WITH gone AS (
+             DELETE FROM receipts WHERE id IN (
+                 SELECT id FROM receipts WHERE received_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING id
+         ), unlinked AS (
+             UPDATE events SET receipt_id = NULL WHERE receipt_id IN (SELECT id FROM gone)
+         )
+         SELECT count(*) FROM gone",
     )
     .bind(cutoff)
     .bind(limit)
-    .execute(db)
-    .await?
-    .rows_affected())
+    .fetch_one(db)
+    .await?;
+    Ok(u64::try_from(purged).unwrap_or(0))
 }
