@@ -304,8 +304,8 @@ pub struct IngestArgs {
     /// Transactions writing groups at once.
     #[arg(long, env = "SWITCHBOARD_GROUP_COMMITTERS", default_value_t = 4)]
     pub group_committers: usize,
-    /// Webhooks waiting for a group commit; when full, new ones get 503 at once rather
-    /// than growing memory.
+    /// Webhooks waiting to be written (for a group commit, or in `single` mode for a
+    /// connection); when full, new ones get 503 at once rather than growing memory.
     #[arg(long, env = "SWITCHBOARD_INGEST_QUEUE", default_value_t = 4096)]
     pub ingest_queue: usize,
 }

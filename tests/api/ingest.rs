@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::PgPool;
+use switchboard::config::IngestMode;
 use switchboard::store::receipts;
 use uuid::Uuid;
 
@@ -355,15 +356,29 @@ async fn one_transaction_per_request_mode_stores_the_same(pool: PgPool) {
 async fn a_full_ingest_queue_answers_503_at_once_and_stores_only_what_it_acknowledged(
     pool: PgPool,
 ) {
+    // One webhook in the committer and one in the queue.
+    full_queue_refuses_the_rest(pool, IngestMode::Group, 2).await;
+}
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn in_single_mode_a_full_queue_also_answers_503_at_once(pool: PgPool) {
+    // The one admitted webhook is the one writing.
+    full_queue_refuses_the_rest(pool, IngestMode::Single, 1).await;
+}
+
+/// Sends a burst of 20 while the receipts table is locked for 3 s, with room for one
+/// waiting webhook: exactly `accepted` are acknowledged (and stored), the rest get 503.
+async fn full_queue_refuses_the_rest(pool: PgPool, mode: IngestMode, accepted: usize) {
     let app = spawn_app_with(pool, |s| {
+        s.ingest.ingest_mode = mode;
         s.ingest.ingest_queue = 1;
         s.ingest.group_committers = 1;
         s.ingest.group_max_batch = 1;
     })
     .await;
     let tenant = app.create_tenant().await;
-    // Hold the committer: its insert waits for this lock, so one webhook sits in the
-    // committer, one in the queue, and every other one must be refused.
+    // Hold the writer: its insert waits for this lock, and every webhook beyond the
+    // queue's room must be refused.
     let mut blocker = app.pool.begin().await.expect("tx");
     sqlx::query("LOCK TABLE receipts IN EXCLUSIVE MODE")
         .execute(&mut *blocker)
@@ -374,15 +389,15 @@ async fn a_full_ingest_queue_answers_503_at_once_and_stores_only_what_it_acknowl
         blocker.rollback().await.expect("release");
     };
     let (statuses, ()) = tokio::join!(burst(&app, &tenant.id, 20), release);
-    let accepted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     let refused = statuses
         .iter()
         .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
         .count();
-    assert_eq!(accepted + refused, 20, "{statuses:?}");
+    assert_eq!(ok + refused, 20, "{statuses:?}");
+    assert_eq!(ok, accepted, "{statuses:?}");
     assert_eq!(
-        accepted, 2,
-        "one in the committer and one queued: {statuses:?}"
+        app.receipt_count().await,
+        i64::try_from(accepted).expect("count")
     );
-    assert_eq!(app.receipt_count().await, 2);
 }
