@@ -11,6 +11,7 @@ use standardwebhooks::Webhook;
 use switchboard::channels;
 use switchboard::config::Role;
 use switchboard::dispatch::handoff::Handoff;
+use switchboard::dispatch::Dispatcher;
 use switchboard::encryption::Keyring;
 use switchboard::persist::{self, Accepted, LocalDispatch, Outbox};
 use switchboard::store::deliveries::Attempt;
@@ -30,6 +31,22 @@ async fn only_delivery(app: &TestApp, tenant: &TestTenant) -> Value {
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{page}");
     items[0].clone()
+}
+
+/// A dead worker's delivery: the successor finds nothing while its `lease` holds, and
+/// sends it once the lease has run out.
+async fn taken_over_only_after(successor: &Dispatcher, lease: Duration) {
+    assert_eq!(
+        successor.dispatch_due().await.expect("dispatch"),
+        0,
+        "the lease still holds"
+    );
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    assert_eq!(
+        successor.dispatch_due().await.expect("dispatch"),
+        1,
+        "taken over after the lease"
+    );
 }
 
 async fn attempts(app: &TestApp, tenant: &TestTenant, delivery_id: &str) -> Vec<Value> {
@@ -291,19 +308,10 @@ async fn a_dispatcher_killed_mid_delivery_is_replaced_after_the_lease(pool: PgPo
     }
     task.abort();
 
+    let dead_lease = settings.lease;
     settings.lease = Duration::from_secs(60);
     let successor = standalone_dispatcher(&pool, &settings);
-    assert_eq!(
-        successor.dispatch_due().await.expect("dispatch"),
-        0,
-        "the lease still holds"
-    );
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        successor.dispatch_due().await.expect("dispatch"),
-        1,
-        "taken over after the lease"
-    );
+    taken_over_only_after(&successor, dead_lease).await;
     let delivery = only_delivery(&app, &tenant).await;
     assert_eq!(delivery["state"], "succeeded");
 }
@@ -351,17 +359,7 @@ async fn a_delivery_handed_to_a_dispatcher_that_dies_is_taken_over_after_the_lea
     drop(doomed.try_recv().expect("handed over"));
 
     let successor = standalone_dispatcher(&pool, &settings);
-    assert_eq!(
-        successor.dispatch_due().await.expect("dispatch"),
-        0,
-        "the lease taken at ingest still holds"
-    );
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        successor.dispatch_due().await.expect("dispatch"),
-        1,
-        "taken over after the lease"
-    );
+    taken_over_only_after(&successor, settings.lease).await;
     assert_eq!(receiver.received().len(), 1);
     assert_eq!(only_delivery(&app, &tenant).await["state"], "succeeded");
 }
