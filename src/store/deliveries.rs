@@ -511,6 +511,9 @@ pub async fn retry_delivery_of_tenant(
     Ok(delivery)
 }
 
+/// Missed events read per round trip by `recover_endpoint_of_tenant`.
+const RECOVER_PAGE: i64 = 500;
+
 /// Re-queues an endpoint's failed deliveries created since `since`, and queues the events
 /// since then that it never got (e.g. while it was disabled). Returns how many were queued.
 #[tracing::instrument(skip(db))]
@@ -536,24 +539,35 @@ pub async fn recover_endpoint_of_tenant(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let missed: Vec<sqlx::types::Json<Event>> = sqlx::query_scalar(
-        "SELECT ev.payload FROM events ev
-         WHERE ev.tenant_id = $1 AND ev.created_at >= $3
-           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = ev.id AND d.endpoint_id = $2)
-         ORDER BY ev.id",
-    )
-    .bind(tenant_id)
-    .bind(endpoint_id)
-    .bind(since)
-    .fetch_all(&mut *tx)
-    .await?;
-    let wanted: Vec<NewDelivery> = missed
-        .iter()
-        .map(|j| &j.0)
-        .filter(|e| filter.matches(e.event_type, e.channel))
-        .map(|e| NewDelivery::unleased(e, filter.id))
-        .collect();
-    let queued = insert_deliveries(&mut tx, &wanted, Duration::ZERO, Duration::ZERO).await?;
+    // Page through the missed events, so a long outage does not load them all at once.
+    let mut queued = 0;
+    let mut after: Option<Uuid> = None;
+    loop {
+        let missed: Vec<(Uuid, sqlx::types::Json<Event>)> = sqlx::query_as(
+            "SELECT ev.id, ev.payload FROM events ev
+             WHERE ev.tenant_id = $1 AND ev.created_at >= $3 AND ($4::uuid IS NULL OR ev.id > $4)
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = ev.id AND d.endpoint_id = $2)
+             ORDER BY ev.id LIMIT $5",
+        )
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .bind(since)
+        .bind(after)
+        .bind(RECOVER_PAGE)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some((last, _)) = missed.last() else {
+            break;
+        };
+        after = Some(*last);
+        let wanted: Vec<NewDelivery> = missed
+            .iter()
+            .map(|(_, j)| &j.0)
+            .filter(|e| filter.matches(e.event_type, e.channel))
+            .map(|e| NewDelivery::unleased(e, filter.id))
+            .collect();
+        queued += insert_deliveries(&mut tx, &wanted, Duration::ZERO, Duration::ZERO).await?;
+    }
     tx.commit().await?;
     super::notify(db, NOTIFY_CHANNEL).await?;
     Ok(Some(requeued + u64::try_from(queued).unwrap_or(0)))

@@ -552,6 +552,49 @@ async fn recover_requeues_failed_deliveries_since_a_time(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
+async fn recover_queues_every_event_an_endpoint_missed_while_disabled(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let tenant = app.create_tenant().await;
+    let receiver = Receiver::start().await;
+    let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
+    let path = format!("/v1/endpoints/{}", endpoint["id"].as_str().expect("id"));
+    let toggle = |enabled: bool| {
+        app.tenant_request(Method::PATCH, &path, &tenant)
+            .json(&json!({ "enabled": enabled }))
+            .send()
+    };
+    assert_eq!(
+        toggle(false).await.expect("disable").status(),
+        StatusCode::OK
+    );
+    // More than one page of missed events (recover reads 500 at a time).
+    let missed = 520;
+    let statuses = app.burst(&tenant.id, missed).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK));
+    assert_eq!(toggle(true).await.expect("enable").status(), StatusCode::OK);
+
+    let recovered: Value = app
+        .tenant_request(Method::POST, &format!("{path}/recover"), &tenant)
+        .json(&json!({"since": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+
+    assert_eq!(recovered["queued"], missed);
+    let expected = i64::try_from(missed).expect("count");
+    app.wait_for_count(
+        "SELECT count(*) FROM deliveries WHERE state = 'succeeded'",
+        expected,
+        WAIT,
+    )
+    .await;
+    assert_eq!(receiver.received().len(), missed);
+}
+
+#[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
 async fn endpoints_validate_input_and_stay_within_their_tenant(pool: PgPool) {
     let app = spawn_app(pool).await;
     let tenant = app.create_tenant().await;

@@ -215,6 +215,20 @@ impl TestApp {
         }
     }
 
+    /// Posts `n` distinct signed WhatsApp texts at once and returns their statuses.
+    pub async fn burst(&self, tenant: &str, n: usize) -> Vec<reqwest::StatusCode> {
+        let text = String::from_utf8(whatsapp_text()).expect("utf-8 fixture");
+        let sends = (0..n).map(|i| {
+            let body = text.replace("wamid.", &format!("wamid.burst{i}."));
+            async move {
+                self.post_signed(tenant, body.as_bytes(), APP_SECRET)
+                    .await
+                    .status()
+            }
+        });
+        futures_util::future::join_all(sends).await
+    }
+
     pub async fn receipt_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM receipts")
             .fetch_one(&self.pool)

@@ -309,25 +309,11 @@ async fn rejected_webhooks_are_counted_in_metrics(pool: PgPool) {
     }
 }
 
-/// Sends `n` webhooks with distinct message ids at once and returns their statuses.
-async fn burst(app: &crate::helpers::TestApp, tenant: &str, n: usize) -> Vec<StatusCode> {
-    let text = String::from_utf8(whatsapp_text()).expect("utf-8 fixture");
-    let sends = (0..n).map(|i| {
-        let body = text.replace("wamid.", &format!("wamid.burst{i}."));
-        async move {
-            app.post_signed(tenant, body.as_bytes(), APP_SECRET)
-                .await
-                .status()
-        }
-    });
-    futures_util::future::join_all(sends).await
-}
-
 #[sqlx::test(migrator = "switchboard::store::MIGRATOR")]
 async fn concurrent_webhooks_are_group_committed_and_all_stored(pool: PgPool) {
     let app = spawn_app(pool).await;
     let tenant = app.create_tenant().await;
-    let statuses = burst(&app, &tenant.id, 200).await;
+    let statuses = app.burst(&tenant.id, 200).await;
     assert!(
         statuses.iter().all(|s| *s == StatusCode::OK),
         "{statuses:?}"
@@ -347,7 +333,7 @@ async fn one_transaction_per_request_mode_stores_the_same(pool: PgPool) {
     })
     .await;
     let tenant = app.create_tenant().await;
-    let statuses = burst(&app, &tenant.id, 50).await;
+    let statuses = app.burst(&tenant.id, 50).await;
     assert!(statuses.iter().all(|s| *s == StatusCode::OK));
     assert_eq!(app.receipt_count().await, 50);
 }
@@ -388,7 +374,7 @@ async fn full_queue_refuses_the_rest(pool: PgPool, mode: IngestMode, accepted: u
         tokio::time::sleep(Duration::from_secs(3)).await;
         blocker.rollback().await.expect("release");
     };
-    let (statuses, ()) = tokio::join!(burst(&app, &tenant.id, 20), release);
+    let (statuses, ()) = tokio::join!(app.burst(&tenant.id, 20), release);
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     let refused = statuses
         .iter()
