@@ -336,22 +336,24 @@ async fn queue_deliveries(
     Ok(leased)
 }
 
-/// The delivery as the local dispatcher will send it, if it has a slot for it. A secret
-/// that cannot be opened leaves the delivery to the claim, which reports the error.
+/// The delivery as the local dispatcher will send it, if it has a slot for it. The slot
+/// comes first, so no secret is decrypted when nothing can be handed over (no local
+/// dispatcher, or a backlog). A secret that cannot be opened gives the slot back and
+/// leaves the delivery to the claim, which reports the error.
 fn lease_locally(
     local: &LocalDispatch,
     delivery: &NewDelivery<'_>,
     stored: &StoredEvent,
     target: &ForwardTarget,
 ) -> Option<Leased> {
+    let event_id = stored.event.id?;
+    let slot = local.handoff.reserve(target.filter.id)?;
     let tenant_id = target.filter.tenant_id;
     let secret = local.keys.open(tenant_id, &target.secret).ok()?;
     let previous_secret = match &target.previous_secret {
         Some(sealed) => Some(local.keys.open(tenant_id, sealed).ok()?),
         None => None,
     };
-    let slot = local.handoff.reserve(target.filter.id)?;
-    let event_id = stored.event.id?;
     Some(Leased {
         delivery: Claimed {
             id: delivery.id,

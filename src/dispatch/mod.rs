@@ -72,7 +72,7 @@ impl Dispatcher {
     }
 
     /// Claims what is due and fits in the free slots (overall and per endpoint); a delivery
-    /// that no longer fits (a race with a finishing attempt) is released at once.
+    /// that no longer fits (a hand-off took its slot meanwhile) is released at once.
     /// A claim that fills every free slot means more may be due: until one comes back short,
     /// ingest queues behind the table instead of handing new deliveries over.
     async fn claim(&self) -> Result<Vec<Leased>> {
