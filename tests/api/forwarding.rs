@@ -33,6 +33,47 @@ async fn only_delivery(app: &TestApp, tenant: &TestTenant) -> Value {
     items[0].clone()
 }
 
+async fn wait_for_succeeded(app: &TestApp, n: i64) {
+    app.wait_for_count(
+        "SELECT count(*) FROM deliveries WHERE state = 'succeeded'",
+        n,
+        WAIT,
+    )
+    .await;
+}
+
+/// `PATCH /v1/endpoints/{id}` with `enabled`; returns the status.
+async fn set_enabled(
+    app: &TestApp,
+    tenant: &TestTenant,
+    endpoint: &Value,
+    enabled: bool,
+) -> StatusCode {
+    let path = format!("/v1/endpoints/{}", endpoint["id"].as_str().expect("id"));
+    app.tenant_request(Method::PATCH, &path, tenant)
+        .json(&json!({ "enabled": enabled }))
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+/// `POST /v1/endpoints/{id}/recover` for everything since 2020; returns the answer.
+async fn recover_since_2020(app: &TestApp, tenant: &TestTenant, endpoint: &Value) -> Value {
+    let path = format!(
+        "/v1/endpoints/{}/recover",
+        endpoint["id"].as_str().expect("id")
+    );
+    app.tenant_request(Method::POST, &path, tenant)
+        .json(&json!({"since": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// A dead worker's delivery: the successor finds nothing while its `lease` holds, and
 /// sends it once the lease has run out.
 async fn taken_over_only_after(successor: &Dispatcher, lease: Duration) {
@@ -110,12 +151,7 @@ async fn two_failures_then_success_makes_three_logged_attempts(pool: PgPool) {
         ids.iter().all(|id| *id == ids[0]),
         "webhook-id is stable across retries"
     );
-    app.wait_for_count(
-        "SELECT count(*) FROM deliveries WHERE state = 'succeeded'",
-        1,
-        WAIT,
-    )
-    .await;
+    wait_for_succeeded(&app, 1).await;
     let delivery = only_delivery(&app, &tenant).await;
     assert_eq!(delivery["state"], "succeeded");
     let log = attempts(&app, &tenant, delivery["id"].as_str().expect("id")).await;
@@ -167,12 +203,7 @@ async fn a_receiver_that_never_answers_in_time_fails_then_a_manual_retry_succeed
         .await
         .expect("request");
     assert_eq!(retry.status(), StatusCode::OK);
-    app.wait_for_count(
-        "SELECT count(*) FROM deliveries WHERE state = 'succeeded'",
-        1,
-        WAIT,
-    )
-    .await;
+    wait_for_succeeded(&app, 1).await;
     assert_eq!(attempts(&app, &tenant, &id).await.len(), 3);
 }
 
@@ -461,19 +492,11 @@ async fn a_failing_endpoint_is_disabled_and_resumes_when_enabled(pool: PgPool) {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(receiver.received().len(), 3, "no attempts while disabled");
 
-    let enabled = app
-        .tenant_request(Method::PATCH, &path, &tenant)
-        .json(&json!({"enabled": true}))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(enabled.status(), StatusCode::OK);
-    app.wait_for_count(
-        "SELECT count(*) FROM deliveries WHERE state = 'succeeded'",
-        1,
-        WAIT,
-    )
-    .await;
+    assert_eq!(
+        set_enabled(&app, &tenant, &endpoint, true).await,
+        StatusCode::OK
+    );
+    wait_for_succeeded(&app, 1).await;
     assert_eq!(receiver.received().len(), 4);
 }
 
@@ -528,26 +551,9 @@ async fn recover_requeues_failed_deliveries_since_a_time(pool: PgPool) {
     )
     .await;
 
-    let path = format!(
-        "/v1/endpoints/{}/recover",
-        endpoint["id"].as_str().expect("id")
-    );
-    let recovered: Value = app
-        .tenant_request(Method::POST, &path, &tenant)
-        .json(&json!({"since": "2020-01-01T00:00:00Z"}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let recovered = recover_since_2020(&app, &tenant, &endpoint).await;
     assert_eq!(recovered["queued"], 1);
-    app.wait_for_count(
-        "SELECT count(*) FROM deliveries WHERE state = 'succeeded'",
-        1,
-        WAIT,
-    )
-    .await;
+    wait_for_succeeded(&app, 1).await;
     assert_eq!(receiver.received().len(), 2);
 }
 
@@ -557,40 +563,24 @@ async fn recover_queues_every_event_an_endpoint_missed_while_disabled(pool: PgPo
     let tenant = app.create_tenant().await;
     let receiver = Receiver::start().await;
     let endpoint = app.create_endpoint(&tenant, &receiver.url, json!({})).await;
-    let path = format!("/v1/endpoints/{}", endpoint["id"].as_str().expect("id"));
-    let toggle = |enabled: bool| {
-        app.tenant_request(Method::PATCH, &path, &tenant)
-            .json(&json!({ "enabled": enabled }))
-            .send()
-    };
     assert_eq!(
-        toggle(false).await.expect("disable").status(),
+        set_enabled(&app, &tenant, &endpoint, false).await,
         StatusCode::OK
     );
     // More than one page of missed events (recover reads 500 at a time).
     let missed = 520;
     let statuses = app.burst(&tenant.id, missed).await;
     assert!(statuses.iter().all(|s| *s == StatusCode::OK));
-    assert_eq!(toggle(true).await.expect("enable").status(), StatusCode::OK);
+    assert_eq!(
+        set_enabled(&app, &tenant, &endpoint, true).await,
+        StatusCode::OK
+    );
 
-    let recovered: Value = app
-        .tenant_request(Method::POST, &format!("{path}/recover"), &tenant)
-        .json(&json!({"since": "2020-01-01T00:00:00Z"}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let recovered = recover_since_2020(&app, &tenant, &endpoint).await;
 
     assert_eq!(recovered["queued"], missed);
     let expected = i64::try_from(missed).expect("count");
-    app.wait_for_count(
-        "SELECT count(*) FROM deliveries WHERE state = 'succeeded'",
-        expected,
-        WAIT,
-    )
-    .await;
+    wait_for_succeeded(&app, expected).await;
     assert_eq!(receiver.received().len(), missed);
 }
 
